@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The guard pipeline of DESIGN.md, written once: kill switch, policy,
+ * idempotency, breaker, budgets, tier, mode — then act, verify, record. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include "heal/policy.h"
+#include "heal/state.h"
+
+/* What a helper hands the guard. Strings and facts are borrowed. */
+typedef struct heal_action {
+        const char *healer;   /* "worker-reviver" */
+        const char *class;    /* "worker-dead" */
+        const char *target;   /* "foo.service" */
+        const char *incident; /* trigger's id (InvocationID, fingerprint); NULL: time-bucketed */
+        const char *intent;   /* "restart foo.service" */
+        const char *rollback; /* how to undo, or "irreversible" */
+        json_t *facts;        /* detect + confirm facts */
+        int tier_override;    /* -1: the class's tier; else a heal_tier the helper decided (e.g. human for start-limit-hit) */
+        const char *rerun_unit; /* the unit that re-runs this helper (delayed / approve tiers); NULL: those tiers escalate instead */
+
+        /* Do it. >=0 done (a detail string may be returned, caller of act frees), <0 failed. */
+        int (*act)(void *userdata, char **ret_detail);
+        /* Did it work? After the settle time. >0 verified, 0 not, <0 could not tell. */
+        int (*verify)(void *userdata, char **ret_detail);
+        void *userdata;
+} heal_action;
+
+typedef enum heal_outcome {
+        HEAL_OUTCOME_VERIFIED,      /* acted, verified */
+        HEAL_OUTCOME_VERIFY_FAILED, /* acted, verify failed (counted by the breaker) */
+        HEAL_OUTCOME_ACTION_FAILED, /* act returned an error (counted by the breaker) */
+        HEAL_OUTCOME_WOULD_ACT,     /* shadow mode */
+        HEAL_OUTCOME_PENDING,       /* delayed/approve: recorded, waiting */
+        HEAL_OUTCOME_SKIPPED,       /* a guard said no (reason in the audit) */
+        HEAL_OUTCOME_ESCALATED,     /* human tier: diagnosis handed to a human */
+} heal_outcome;
+
+const char *heal_outcome_to_string(heal_outcome o);
+
+/* The guard's environment. Zero-initialise, then fill. */
+typedef struct heal_guard {
+        heal_state *state;          /* required */
+        const heal_policy *policy;  /* NULL: the policy failed to load -> skip, escalate */
+        const char *policy_error;   /* why it failed, for the escalation */
+        sd_bus *bus;                /* for the kill switch; may be NULL (then kill_switch must be set) */
+        const char *helper_unit;    /* the calling helper's unit, for the kill switch */
+        uint64_t now_usec;          /* 0: read CLOCK_REALTIME at each step */
+
+        /* Overrides for tests and special callers; NULL: the real thing. */
+        int (*kill_switch)(void *userdata, char **ret_reason); /* >0 engaged, 0 off, <0 cannot tell */
+        int (*schedule_rerun)(void *userdata, const char *unit, uint64_t delay_usec); /* delayed tier */
+        void *hook_userdata;
+} heal_guard;
+
+/**
+ * heal_guard_run() - run @a through the guard and, when every guard allows,
+ * act, verify and record.
+ * @ret_outcome: what happened.
+ *
+ * Emits an audit record at every step (skipped with HEAL_REASON = the guard:
+ * "kill-switch", "policy-invalid", "not-targeted", "idempotent", "in-flight",
+ * "breaker-open", "budget-target", "budget-class", "budget-global",
+ * "state-error", "awaiting-approval", "in-cancel-window", "cancelled",
+ * "expired"), counts metrics, escalates when a budget is exhausted, the
+ * breaker opens, the policy is invalid, state cannot be read or written, or
+ * the tier is human.
+ *
+ * Shadow mode runs the same guards against separate state namespaces
+ * ("shadow-idem", "shadow-budget", "shadow-breaker"), so shadow reports what
+ * live would do without touching live's buckets; it never calls act.
+ * Budgets are taken only on the pass that is going to act (or would, in
+ * shadow); a pass that stops at the tier only checks them.
+ *
+ * Returns 0 with *ret_outcome set (a skip is not an error), or -errno when
+ * the pipeline itself broke (then an escalation was attempted).
+ */
+int heal_guard_run(heal_guard *g, const heal_action *a, heal_outcome *ret_outcome);
+
+/* Keys the guard uses, for healctl: "class/target" style. Caller frees. */
+char *heal_guard_breaker_key(const char *class, const char *target);
+char *heal_guard_budget_key_target(const char *class, const char *target);
+char *heal_guard_budget_key_class(const char *class);
+#define HEAL_BUDGET_KEY_GLOBAL "global"

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Pending actions of the delayed and approve tiers: recorded, then approved,
+ * cancelled, run when the window ends, or expired. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+#include "heal/state.h"
+
+typedef enum heal_pending_status {
+        HEAL_PENDING_WAITING,   /* delayed: window open; approve: awaiting approval */
+        HEAL_PENDING_APPROVED,  /* approve tier, approved by a human */
+        HEAL_PENDING_CANCELLED, /* cancelled by a human */
+} heal_pending_status;
+
+const char *heal_pending_status_to_string(heal_pending_status s);
+
+typedef struct heal_pending {
+        char id[13];        /* short id for humans: 12 hex chars derived from idem_key */
+        char *idem_key;     /* the incident's idempotency key */
+        char *healer, *class, *target, *incident, *intent, *tier;
+        char *rerun_unit;   /* the unit that re-runs the helper through the guard */
+        json_t *facts;
+        heal_pending_status status;
+        char *decided_by;   /* who approved/cancelled, NULL while waiting */
+        uint64_t created_usec;
+        uint64_t not_before_usec; /* delayed: end of the cancel window */
+        uint64_t expires_usec;    /* approve: unapproved after this is expired */
+} heal_pending;
+
+void heal_pending_done(heal_pending *p); /* frees the strings, accepts zeroed */
+
+/* Derive the short id of an idempotency key into @id. */
+void heal_pending_id(const char *idem_key, char id[static 13]);
+
+/* Create or replace (namespace "pending", key = id). Returns 0 or -errno. */
+int heal_pending_save(heal_state *s, const heal_pending *p);
+
+/* Load by short id. Returns 0, -ENOENT, -EBADMSG, or -errno. */
+int heal_pending_load(heal_state *s, const char *id, heal_pending *ret);
+
+/* Remove by short id. Returns 0 or -errno. */
+int heal_pending_remove(heal_state *s, const char *id);
+
+/**
+ * heal_pending_decide() - approve or cancel a waiting action.
+ * @status: HEAL_PENDING_APPROVED or HEAL_PENDING_CANCELLED.
+ * Returns 0; -ENOENT (no such id), -EALREADY (already decided), -ESTALE
+ * (expired), or -errno. Under the record's lock.
+ */
+int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status,
+                        const char *who, uint64_t now_usec, heal_pending *ret);
+
+/* Every pending action. Returns the count and a caller-owned array (free each with heal_pending_done, then the array). */
+int heal_pending_list(heal_state *s, heal_pending **ret, size_t *ret_n);
