@@ -60,3 +60,69 @@ int heal_unit_watch_active(sd_bus *bus, const char *unit, uint64_t settle_usec, 
 
 /* Reload the manager (after drop-in changes). Returns 0 or -errno. */
 int heal_manager_reload(sd_bus *bus);
+
+/* ---- additions for the reviver and healctl ------------------------------ */
+
+/* The reviver helper's template and the drop-in that enrolls a unit. */
+#define HEAL_REVIVER_TEMPLATE "heal-worker-reviver@.service"
+#define HEAL_REVIVER_DROPIN_NAME "50-heal-reviver.conf"
+
+/* A plausible unit name ("foo.service", "foo@bar.service"): no '/', known
+ * characters, a type suffix. Used before a name becomes part of a path. */
+bool heal_unit_name_is_valid(const char *unit);
+
+/* "heal-worker-reviver@<unit>.service" (caller frees). Returns 0, -EINVAL, -ENOMEM. */
+int heal_reviver_instance(const char *unit, char **ret);
+
+/* The unit's OnFailure= dependencies (loads the unit if needed); a
+ * NULL-terminated strv the caller frees. Returns 0 or -errno. */
+int heal_unit_get_on_failure(sd_bus *bus, const char *unit, char ***ret);
+
+/* OnFailure= of @unit names heal-worker-reviver@<unit>.service.
+ * Returns >0 enrolled, 0 not, -errno. */
+int heal_unit_is_enrolled(sd_bus *bus, const char *unit);
+
+/**
+ * heal_enroll_dropin_path() - where the enrolling drop-in of @unit lives:
+ * <root>/etc/systemd/system/<unit>.d/50-heal-reviver.conf, or under
+ * <root>/run/systemd/system with @runtime. <root> is $HEAL_SYSTEMD_ROOT
+ * (tests), else "". Caller frees. Returns 0, -EINVAL, -ENOMEM.
+ */
+int heal_enroll_dropin_path(const char *unit, bool runtime, char **ret);
+
+/* The drop-in's text: the installed template (HEAL_DATADIR/reviver-dropin.conf,
+ * or $HEAL_REVIVER_DROPIN) when readable, else the built-in copy of it.
+ * Caller frees. Returns 0 or -errno. */
+int heal_enroll_dropin_text(char **ret);
+/* The built-in copy (static string). */
+const char *heal_enroll_dropin_builtin(void);
+
+/**
+ * heal_unit_enroll() - write the drop-in (atomically, 0644) and, when @bus
+ * is not NULL, reload the manager so OnFailure= takes effect.
+ * Returns >0 written, 0 when it was already there with the same text, -errno.
+ */
+int heal_unit_enroll(sd_bus *bus, const char *unit, bool runtime);
+
+/* Remove the drop-in (and its then empty .d dir), reload when @bus is not NULL.
+ * Returns >0 removed, 0 when there was none, -errno. */
+int heal_unit_unenroll(sd_bus *bus, const char *unit, bool runtime);
+
+/* Units with a drop-in under the persistent and the runtime dir (sorted,
+ * duplicates once). Returns the count with a strv the caller frees, or -errno. */
+int heal_enrolled_list(char ***ret);
+
+/* Unit files whose names match @patterns (shell globs, NULL-terminated) per
+ * ListUnitFilesByPatterns; @ret_names (basenames) and @ret_states (may be NULL)
+ * are parallel strvs the caller frees. Returns the count or -errno. */
+int heal_unit_files_list(sd_bus *bus, char *const *patterns, char ***ret_names,
+                         char ***ret_states);
+
+/* Manager.GetUnitFileState: "enabled", "static", "masked", ...; a unit with no
+ * file gives -ENOENT. Caller frees. Returns 0 or -errno. */
+int heal_unit_file_state(sd_bus *bus, const char *unit, char **ret);
+
+/* MaskUnitFiles (force) / UnmaskUnitFiles for @units. No reload.
+ * Returns the number of changes systemd reported, or -errno. */
+int heal_unit_files_mask(sd_bus *bus, char *const *units, bool runtime);
+int heal_unit_files_unmask(sd_bus *bus, char *const *units, bool runtime);
