@@ -15,13 +15,23 @@ typedef struct heal_budget_spec {
         uint32_t per_s;
 } heal_budget_spec;
 
-/* One bucket, in micro-tokens (1 token == 1000000) so refill is integer math. */
+/* One bucket, in micro-tokens (1 token == 1000000) so refill is integer math.
+ * @rem carries the fraction of a micro-token earned but not yet credited
+ * (in units of 1/per_s micro-token), so frequent refills lose nothing and a
+ * token comes back at exactly per_s/actions seconds. */
 typedef struct heal_bucket {
         uint64_t level;      /* micro-tokens, 0 ..= actions * 1000000 */
         uint64_t stamp_usec; /* wall clock of the last refill */
+        uint64_t rem;        /* 0 ..< per_s; 0 for a fresh bucket */
 } heal_bucket;
 
 #define HEAL_TOKEN UINT64_C(1000000)
+
+/* Default state namespace of the budgets. */
+#define HEAL_BUDGET_NS "budget"
+
+/* 1 <= actions <= 100000 and 1 <= per_s <= 31536000 (what the math is sized for). */
+bool heal_budget_spec_valid(const heal_budget_spec *spec);
 
 /**
  * heal_bucket_refill() - pure refill math.
@@ -50,14 +60,19 @@ typedef struct heal_budget_req {
  * class, target), refilled, checked, and only when all have a token are all
  * written. Consumption is durable (fsync) before this returns >0: a token
  * that could not be persisted is never handed out.
- * Returns >0 taken, 0 exhausted, -errno on error (-EBADMSG corrupt bucket).
+ * An absent bucket is full. When a write fails after earlier buckets were
+ * written, those tokens stay spent (fail closed) and the error is returned:
+ * the caller must not act.
+ * Returns >0 taken, 0 exhausted, -errno on error (-EBADMSG corrupt bucket,
+ * -EINVAL bad spec, empty @reqs or the same key twice).
  */
 int heal_budget_take(heal_state *s, const char *ns, const heal_budget_req *reqs, size_t n,
                      uint64_t now_usec, size_t *ret_exhausted);
 
 /**
  * heal_budget_peek() - whole tokens left in one bucket, without taking any.
- * Returns 0 and *ret_tokens, or -errno.
+ * Reads without the lock (records are replaced atomically) and writes nothing.
+ * Returns 0 and *ret_tokens, or -errno (-EBADMSG corrupt bucket).
  */
 int heal_budget_peek(heal_state *s, const char *ns, const heal_budget_req *req, uint64_t now_usec,
                      uint32_t *ret_tokens);
