@@ -54,6 +54,7 @@ typedef struct heal_audit_step {
         const char *reason; /* HEAL_REASON, for skipped: which guard */
         const char *before; /* HEAL_BEFORE */
         const char *after;  /* HEAL_AFTER */
+        json_t *context;    /* HEAL_CONTEXT (JSON: journal lines, actions tried); borrowed, may be NULL */
 } heal_audit_step;
 
 /**
@@ -74,6 +75,13 @@ typedef void (*heal_audit_observer)(const json_t *record, void *userdata);
 
 /* In-process observer of every record (healctl --json echo, unit tests). NULL clears. */
 void heal_audit_set_observer(heal_audit_observer fn, void *userdata);
+
+/**
+ * heal_json_string_lossy() - a JSON string of @n arbitrary bytes.
+ * Invalid UTF-8 (file names, journal lines) becomes U+FFFD instead of making
+ * jansson refuse the whole string. Returns a new reference, NULL on OOM.
+ */
+json_t *heal_json_string_lossy(const char *s, size_t n);
 
 /* A new random incident id (32 hex chars + NUL) in @buf. Returns 0 or -errno. */
 int heal_incident_id_new(char buf[static 33]);
