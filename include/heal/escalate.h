@@ -18,11 +18,15 @@
  * (`journalctl HEAL_INCIDENT=<id>`). When the policy names a command, runs
  * it (/bin/sh -c) with the escalation as one JSON object on stdin, killed
  * after the policy's timeout; its failure is audited (action-failed, reason
- * "escalate-command"). Returns 0 when every configured channel succeeded,
- * or the first -errno (the journal record is written regardless).
+ * "escalate-command"). Returns 0 when every configured channel succeeded;
+ * else the command's error (-EIO for a non-zero exit, -ETIMEDOUT when it
+ * was killed, -errno when it could not run), else the journal's -errno (the
+ * record went to stderr then). The journal record is written regardless.
  */
 int heal_escalate(const heal_policy *policy, const heal_incident *inc, const char *why,
                   json_t *context);
 
-/* The escalation as it is handed to the command (new reference), for tests. */
+/* The escalation as it is handed to the command (new reference, NULL on OOM):
+ * {"healer","class","target","incident","why","facts","context","intent",
+ *  "journalctl","policy_digest","hostname","time_usec"}; absent values are null. */
 json_t *heal_escalation_json(const heal_incident *inc, const char *why, json_t *context);
