@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "heal/breaker.h"
 #include "heal/budget.h"
@@ -62,6 +63,16 @@ int heal_policy_load(const char *const *dirs, heal_policy **ret, char **ret_erro
 /* Same, from explicit files in the given order (healctl policy check FILE…). */
 int heal_policy_load_files(const char *const *files, heal_policy **ret, char **ret_error);
 
+/* One in-memory policy document; @name stands for the file in messages. */
+typedef struct heal_policy_buffer {
+        const char *name;
+        const void *data;
+        size_t size;
+} heal_policy_buffer;
+
+/* Same, from @n documents in memory, merged in the given order (fuzzers, tests). */
+int heal_policy_load_buffers(const heal_policy_buffer *bufs, size_t n, heal_policy **ret, char **ret_error);
+
 heal_policy *heal_policy_free(heal_policy *p);
 static inline void heal_policy_freep(heal_policy **p) { heal_policy_free(*p); }
 
@@ -72,8 +83,12 @@ const heal_class_policy *heal_policy_class(const heal_policy *p, const char *nam
 bool heal_class_targets(const heal_class_policy *c, const char *target);
 
 /**
- * heal_policy_schema_keys() - every key path the loader accepts, one per
- * line ("global.budget.actions", "classes.*.mode", ...), for the man page
- * test and `healctl policy keys`. Returns a static string.
+ * heal_policy_schema_keys() - every leaf key path the loader accepts, one per
+ * line, in schema order ("version", "global.budget.actions", "classes.*.mode",
+ * ...), for the man page test and `healctl policy keys`. Returns a static string.
  */
 const char *heal_policy_schema_keys(void);
+
+/* Same keys with what they take, one per line: "PATH<TAB>TYPE[ RANGE|VALUES]<TAB>DEFAULT<TAB>DOC",
+ * DEFAULT as JSON or "(required)". Returns a static string. */
+const char *heal_policy_schema_describe(void);
