@@ -17,7 +17,13 @@ typedef struct heal_breaker_spec {
         uint32_t cooldown_s; /* open -> half-open after this */
 } heal_breaker_spec;
 
+/* Default state namespace of the breakers (shadow mode uses "shadow-breaker"). */
+#define HEAL_BREAKER_NS "breaker"
+
+/* "closed", "open", "half-open"; NULL when out of range. */
 const char *heal_breaker_state_to_string(heal_breaker_state s);
+/* The inverse; returns the state or -EINVAL. */
+int heal_breaker_state_from_string(const char *s);
 
 /**
  * heal_breaker_admit() - may one heal of @key run now?
@@ -26,8 +32,11 @@ const char *heal_breaker_state_to_string(heal_breaker_state s);
  * Closed admits. Open refuses until the cooldown is over; then exactly one
  * caller, across racing processes, gets the half-open trial (recorded under
  * the lock); a trial whose owner never reported (crashed) is given up after
- * another cooldown and a new trial allowed.
- * Returns >0 admitted, 0 refused, -errno (-EBADMSG corrupt record).
+ * another cooldown and a new trial allowed. A cooldown or trial stamped in
+ * the future (the clock went back) restarts from @now_usec, so it is never
+ * stuck waiting for the old time.
+ * Returns >0 admitted, 0 refused, -errno (-EBADMSG corrupt record, -EINVAL
+ * spec->failures == 0).
  */
 int heal_breaker_admit(heal_state *s, const char *key, const heal_breaker_spec *spec,
                        uint64_t now_usec, heal_breaker_state *ret_state);
@@ -38,7 +47,9 @@ int heal_breaker_admit(heal_state *s, const char *key, const heal_breaker_spec *
  * @ret_state: the state after.
  *
  * Success closes (and resets the count); failure counts, opening at
- * spec->failures; a failed half-open trial opens again for a full cooldown.
+ * spec->failures; a failed half-open trial opens again for a full cooldown
+ * from @now_usec (that re-opening counts as opening: returns 1). A failure
+ * reported while already open only counts.
  * Returns 1 when this call changed open/closed (opened or closed the breaker),
  * 0 when not, -errno on error.
  */
@@ -49,5 +60,14 @@ int heal_breaker_record(heal_state *s, const char *key, const heal_breaker_spec 
 int heal_breaker_get(heal_state *s, const char *key, const heal_breaker_spec *spec,
                      uint64_t now_usec, heal_breaker_state *ret_state, uint32_t *ret_failures);
 
-/* Force closed (healctl breaker reset). Returns 0 or -errno. */
+/* Force closed (healctl breaker reset), also over a corrupt record. Returns 0 or -errno. */
 int heal_breaker_reset(heal_state *s, const char *key);
+
+/* The same, in state namespace @ns instead of HEAL_BREAKER_NS (shadow mode). */
+int heal_breaker_admit_ns(heal_state *s, const char *ns, const char *key, const heal_breaker_spec *spec,
+                          uint64_t now_usec, heal_breaker_state *ret_state);
+int heal_breaker_record_ns(heal_state *s, const char *ns, const char *key, const heal_breaker_spec *spec,
+                           bool success, uint64_t now_usec, heal_breaker_state *ret_state);
+int heal_breaker_get_ns(heal_state *s, const char *ns, const char *key, const heal_breaker_spec *spec,
+                        uint64_t now_usec, heal_breaker_state *ret_state, uint32_t *ret_failures);
+int heal_breaker_reset_ns(heal_state *s, const char *ns, const char *key);
