@@ -24,7 +24,9 @@ typedef struct heal_action {
 
         /* Do it. >=0 done (a detail string may be returned, caller of act frees), <0 failed. */
         int (*act)(void *userdata, char **ret_detail);
-        /* Did it work? After the settle time. >0 verified, 0 not, <0 could not tell. */
+        /* Did it work? It waits the settle time itself (policy settle_s).
+         * >0 verified, 0 not, <0 could not tell (counted as not).
+         * NULL: act's own success is the verification. */
         int (*verify)(void *userdata, char **ret_detail);
         void *userdata;
 } heal_action;
@@ -72,8 +74,24 @@ typedef struct heal_guard {
  * Shadow mode runs the same guards against separate state namespaces
  * ("shadow-idem", "shadow-budget", "shadow-breaker"), so shadow reports what
  * live would do without touching live's buckets; it never calls act.
+ * Budgets and breakers live in the namespaces HEAL_GUARD_NS_BUDGET /
+ * HEAL_GUARD_NS_SHADOW_BUDGET and HEAL_BREAKER_NS / HEAL_GUARD_NS_SHADOW_BREAKER;
+ * idempotency records have one namespace ("idem"), so shadow's keys there
+ * carry HEAL_GUARD_SHADOW_PREFIX ("shadow|worker-dead|foo.service|<incident>").
+ * Shadow admits its breaker but never records into it (nothing was done).
  * Budgets are taken only on the pass that is going to act (or would, in
  * shadow); a pass that stops at the tier only checks them.
+ *
+ * The idempotency claim is held from step 3 to the end of the pass: settled
+ * "done" when the incident is dealt with (verified, would-act in shadow,
+ * handed to a human, cancelled), released otherwise so a later trigger may
+ * try again. Without an incident id, a pass of the delayed/approve tiers
+ * adopts the pending record of the same class and target, so the re-run
+ * after the window finds the incident even though its time bucket moved on.
+ *
+ * Every record of one pass carries the same HEAL_INCIDENT: @a->incident, or
+ * 32 hex chars derived from the idempotency key. The kill switch is checked
+ * again right before act.
  *
  * Returns 0 with *ret_outcome set (a skip is not an error), or -errno when
  * the pipeline itself broke (then an escalation was attempted).
@@ -85,3 +103,9 @@ char *heal_guard_breaker_key(const char *class, const char *target);
 char *heal_guard_budget_key_target(const char *class, const char *target);
 char *heal_guard_budget_key_class(const char *class);
 #define HEAL_BUDGET_KEY_GLOBAL "global"
+
+/* State namespaces and key prefix of the two modes (see heal_guard_run()). */
+#define HEAL_GUARD_NS_BUDGET "budget"
+#define HEAL_GUARD_NS_SHADOW_BUDGET "shadow-budget"
+#define HEAL_GUARD_NS_SHADOW_BREAKER "shadow-breaker"
+#define HEAL_GUARD_SHADOW_PREFIX "shadow|" /* idempotency keys of shadow mode */
