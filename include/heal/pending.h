@@ -4,6 +4,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "heal/state.h"
 
@@ -33,10 +34,27 @@ void heal_pending_done(heal_pending *p); /* frees the strings, accepts zeroed */
 /* Derive the short id of an idempotency key into @id. */
 void heal_pending_id(const char *idem_key, char id[static 13]);
 
-/* Create or replace (namespace "pending", key = id). Returns 0 or -errno. */
+/* True when @id has the form of a short id (12 lower-case hex chars). */
+bool heal_pending_id_valid(const char *id);
+
+/**
+ * heal_pending_stale() - is a waiting action past the point where a human can decide it?
+ * True for an approve-tier plan at or past expires_usec (expired), and for a
+ * delayed action at or past not_before_usec (due: it runs by itself now).
+ * False for decided records and for a 0 deadline (none).
+ */
+bool heal_pending_stale(const heal_pending *p, uint64_t now_usec);
+
+/* Create or replace (namespace "pending", key = id derived from idem_key;
+ * p->id may be "" and must otherwise match). idem_key, class, target and tier
+ * are required (-EINVAL). Does not lock: a read-modify-write holds
+ * heal_state_lock(s, "pending", id) around it, as heal_pending_decide() does.
+ * Returns 0 or -errno. */
 int heal_pending_save(heal_state *s, const heal_pending *p);
 
-/* Load by short id. Returns 0, -ENOENT, -EBADMSG, or -errno. */
+/* Load by short id. Returns 0, -ENOENT (also for a malformed id), -EBADMSG
+ * (unparsable, a field of the wrong type, or an id that does not match its
+ * key or idem_key), or -errno. */
 int heal_pending_load(heal_state *s, const char *id, heal_pending *ret);
 
 /* Remove by short id. Returns 0 or -errno. */
@@ -45,11 +63,15 @@ int heal_pending_remove(heal_state *s, const char *id);
 /**
  * heal_pending_decide() - approve or cancel a waiting action.
  * @status: HEAL_PENDING_APPROVED or HEAL_PENDING_CANCELLED.
+ * @ret: when non-NULL, the record as decided (caller heal_pending_done()s).
  * Returns 0; -ENOENT (no such id), -EALREADY (already decided), -ESTALE
- * (expired), or -errno. Under the record's lock.
+ * (heal_pending_stale(): expired, or a delayed action already due), or -errno.
+ * Under the record's lock.
  */
 int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status,
                         const char *who, uint64_t now_usec, heal_pending *ret);
 
-/* Every pending action. Returns the count and a caller-owned array (free each with heal_pending_done, then the array). */
+/* Every pending action, oldest first. Returns the count and a caller-owned
+ * array (free each with heal_pending_done, then the array). Corrupt records
+ * are left out (heal_state_list() + heal_pending_load() report them). */
 int heal_pending_list(heal_state *s, heal_pending **ret, size_t *ret_n);
