@@ -53,10 +53,14 @@ typedef struct heal_policy {
  * @ret_error: on failure, a message for a person naming the file, the
  *   line:column where jansson gives one, and the key path (caller frees).
  *
- * A file in a later dir replaces the file of the same name in an earlier one;
- * the remaining files merge in lexical order of their names, objects key by
- * key (recursively), anything else replaced. Unknown keys, wrong types and
- * out-of-range values are errors. Returns 0, -EINVAL (invalid), or -errno.
+ * A file in a later dir replaces the file of the same name in an earlier one
+ * (a symlink to /dev/null masks it, as with systemd drop-ins); the remaining
+ * files merge in lexical order of their names, objects key by key
+ * (recursively), anything else replaced. Dotfiles and names not ending in
+ * ".json" are ignored. Each file is validated on its own before merging, so
+ * the message names it: unknown keys, wrong types and out-of-range values are
+ * errors. "version" must be 1 and set by at least one file.
+ * Returns 0, -EINVAL (invalid), -ENOENT (no file at all), or -errno.
  */
 int heal_policy_load(const char *const *dirs, heal_policy **ret, char **ret_error);
 
