@@ -17,7 +17,7 @@ uint64_t guard_now(const guard_run *run) {
         if (run->g->now_usec > 0)
                 return run->g->now_usec;
         clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 uint64_t guard_ttl_usec(const guard_run *run) {
@@ -25,12 +25,12 @@ uint64_t guard_ttl_usec(const guard_run *run) {
          * ("no window") still needs a non-empty bucket and claim lifetime. */
         if (!run->cls)
                 return 300 * USEC_PER_SEC;
-        return run->cls->idempotency_s > 0 ? (uint64_t)run->cls->idempotency_s * USEC_PER_SEC : USEC_PER_SEC;
+        return run->cls->idempotency_s > 0 ? (uint64_t) run->cls->idempotency_s * USEC_PER_SEC : USEC_PER_SEC;
 }
 
 static void count(guard_run *run, heal_event ev) {
         /* Metrics are best effort: a failed count never changes a decision. */
-        (void)heal_metrics_count(run->g->state, run->a->class, ev);
+        (void) heal_metrics_count(run->g->state, run->a->class, ev);
 }
 
 static void emit_va(guard_run *run, heal_event ev, const char *reason, const char *before, const char *after,
@@ -40,7 +40,7 @@ static void emit_va(guard_run *run, heal_event ev, const char *reason, const cha
 
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
-        (void)heal_audit(&run->inc, ev, &step, "%s", msg ?: "heal guard (message lost: out of memory)");
+        (void) heal_audit(&run->inc, ev, &step, "%s", msg ?: "heal guard (message lost: out of memory)");
         count(run, ev);
 }
 
@@ -73,7 +73,7 @@ void guard_escalate(guard_run *run, json_t *context, const char *fmt, ...) {
         va_end(ap);
         /* heal_escalate() writes the "escalated" record whatever its other
          * channels do; their failure is audited there. */
-        (void)heal_escalate(run->g->policy, &run->inc, why ?: "heal guard escalation", context);
+        (void) heal_escalate(run->g->policy, &run->inc, why ?: "heal guard escalation", context);
         count(run, HEAL_EVENT_ESCALATED);
 }
 

@@ -173,13 +173,13 @@ static int save_pending(guard_run *run, uint64_t not_before, uint64_t expires, c
         /* heal_pending_save() only reads the record; the strings stay ours. */
         heal_pending p = {
                 .idem_key = run->claim_key,
-                .healer = (char *)a->healer,
-                .class = (char *)a->class,
-                .target = (char *)a->target,
-                .incident = (char *)a->incident,
-                .intent = (char *)a->intent,
-                .tier = (char *)heal_tier_to_string(run->tier),
-                .rerun_unit = (char *)a->rerun_unit,
+                .healer = (char *) a->healer,
+                .class = (char *) a->class,
+                .target = (char *) a->target,
+                .incident = (char *) a->incident,
+                .intent = (char *) a->intent,
+                .tier = (char *) heal_tier_to_string(run->tier),
+                .rerun_unit = (char *) a->rerun_unit,
                 .facts = a->facts,
                 .status = HEAL_PENDING_WAITING,
                 .created_usec = guard_now(run),
@@ -193,7 +193,7 @@ static int save_pending(guard_run *run, uint64_t not_before, uint64_t expires, c
 }
 
 static int new_delayed(guard_run *run) {
-        uint64_t delay = (uint64_t)run->cls->delay_s * USEC_PER_SEC;
+        uint64_t delay = (uint64_t) run->cls->delay_s * USEC_PER_SEC;
         char id[13];
         int r, s;
 
@@ -217,7 +217,7 @@ static int new_approve(guard_run *run) {
         char id[13];
         int r;
 
-        r = save_pending(run, 0, guard_now(run) + (uint64_t)run->cls->approve_expiry_s * USEC_PER_SEC, id);
+        r = save_pending(run, 0, guard_now(run) + (uint64_t) run->cls->approve_expiry_s * USEC_PER_SEC, id);
         if (r < 0)
                 return guard_state_error(run, "pending", r);
         guard_emit(run, HEAL_EVENT_PENDING, "awaiting-approval", NULL, NULL,

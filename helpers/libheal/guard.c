@@ -23,7 +23,7 @@ const char *heal_outcome_to_string(heal_outcome o) {
                 [HEAL_OUTCOME_ESCALATED] = "escalated",
         };
 
-        return (unsigned)o < ELEMENTSOF(table) ? table[o] : NULL;
+        return (unsigned) o < ELEMENTSOF(table) ? table[o] : NULL;
 }
 
 char *heal_guard_breaker_key(const char *class, const char *target) {
@@ -162,8 +162,8 @@ static int budget_exhausted(guard_run *run, const heal_budget_req *req, size_t w
         _cleanup_json_ json_t *ctx = NULL;
         const char *reason = reasons[which < ELEMENTSOF(reasons) ? which : 0];
 
-        ctx = json_pack("{s:s, s:i, s:i}", "bucket", req->key, "actions", (int)req->spec.actions, "per_s",
-                        (int)req->spec.per_s);
+        ctx = json_pack("{s:s, s:i, s:i}", "bucket", req->key, "actions", (int) req->spec.actions, "per_s",
+                        (int) req->spec.per_s);
         guard_emit(run, HEAL_EVENT_BUDGET_EXHAUSTED, reason, NULL, NULL,
                    "%s on %s: budget %s exhausted (%" PRIu32 " actions per %" PRIu32 " s).", run->a->class,
                    run->a->target, req->key, req->spec.actions, req->spec.per_s);
@@ -258,7 +258,7 @@ static void breaker_record(guard_run *run, bool success) {
         }
         if (st != HEAL_BREAKER_OPEN)
                 return;
-        (void)heal_breaker_get_ns(run->g->state, run->breaker_ns, run->breaker_key, &run->cls->breaker,
+        (void) heal_breaker_get_ns(run->g->state, run->breaker_ns, run->breaker_key, &run->cls->breaker,
                                   guard_now(run), &st, &failures);
         guard_emit(run, HEAL_EVENT_BREAKER_OPENED, NULL, NULL, NULL,
                    "%s on %s: circuit breaker opened after %" PRIu32
@@ -333,7 +333,7 @@ static int run_init(guard_run *run, heal_guard *g, const heal_action *a) {
         heal_mode mode = HEAL_MODE_SHADOW;
         int r;
 
-        *run = (guard_run){
+        *run = (guard_run) {
                 .g = g,
                 .a = a,
                 .outcome = HEAL_OUTCOME_SKIPPED,
@@ -358,7 +358,7 @@ static int run_init(guard_run *run, heal_guard *g, const heal_action *a) {
                 run->inc.mode = heal_mode_to_string(mode);
         }
         if (a->tier_override >= HEAL_TIER_AUTO && a->tier_override <= HEAL_TIER_HUMAN)
-                run->tier = (heal_tier)a->tier_override;
+                run->tier = (heal_tier) a->tier_override;
         if (run->cls || a->tier_override >= 0)
                 run->inc.tier = heal_tier_to_string(run->tier);
         if (run->tier == HEAL_TIER_HUMAN)
@@ -399,12 +399,13 @@ static void settle_claim(guard_run *run) {
 static void record_run(guard_run *run) {
         /* Best effort: metrics never change a decision. */
         if (run->a->healer)
-                (void)heal_metrics_heartbeat(run->g->state, run->a->healer, guard_now(run));
-        (void)heal_metrics_write(run->g->state, NULL);
+                (void) heal_metrics_heartbeat(run->g->state, run->a->healer, guard_now(run));
+        if (!run->g->defer_metrics_write)
+                (void) heal_metrics_write(run->g->state, NULL);
 }
 
 int heal_guard_run(heal_guard *g, const heal_action *a, heal_outcome *ret_outcome) {
-        static int (*const steps[])(guard_run * run) = {
+        static int (*const steps[])(guard_run *run) = {
                 kill_switch_step, /* 1 */
                 policy_step,      /* 2 */
                 guard_tier_adopt, /*   the incident's key, before it is claimed */

@@ -51,6 +51,10 @@ typedef struct heal_guard {
         sd_bus *bus;                /* for the kill switch; may be NULL (then kill_switch must be set) */
         const char *helper_unit;    /* the calling helper's unit, for the kill switch */
         uint64_t now_usec;          /* 0: read CLOCK_REALTIME at each step */
+        /* true: the pass does not rewrite heal.prom; a caller that runs many
+         * passes calls heal_metrics_write() once after the last (it rereads
+         * every breaker and budget record: the largest CPU cost of a pass). */
+        bool defer_metrics_write;
 
         /* Overrides for tests and special callers; NULL: the real thing. */
         int (*kill_switch)(void *userdata, char **ret_reason); /* >0 engaged, 0 off, <0 cannot tell */

@@ -130,7 +130,7 @@ static fixture *fixture_new_at(const char *policy_json, const char *state_dir) {
         f->events = json_array();
         ASSERT_TRUE(f->events);
         heal_audit_set_observer(observe, f);
-        f->g = (heal_guard){
+        f->g = (heal_guard) {
                 .state = f->state,
                 .now_usec = T0,
                 .kill_switch = hook_kill,
@@ -223,7 +223,7 @@ static void check_pass_records(const fixture *f, const char *class, const char *
 static heal_outcome run_full(fixture *f, const char *class, const char *target, const char *incident,
                              int tier_override, const char *rerun_unit) {
         _cleanup_json_ json_t *facts = json_pack("{s:s, s:i}", "before", "failed", "n_restarts", 4);
-        heal_outcome o = (heal_outcome)-1;
+        heal_outcome o = (heal_outcome) -1;
 
         ASSERT_TRUE(facts);
         const heal_action a = {
