@@ -1,3 +1,674 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+/* Durable state: checksummed JSON records, one file per (namespace, key), replaced
+ * atomically (temp + fsync + rename + fsync dir) and locked through separate files. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heal/cleanup.h"
+#include "heal/hash.h"
+#include "heal/paths.h"
 #include "heal/state.h"
+
+#define STATE_VERSION 1
+/* Temp files start with '.', which no escaped key does, so they never show up
+ * as records and the open-time sweep can tell them apart. */
+#define TEMP_PREFIX ".#"
+#define LOCK_DIR ".lock"
+/* An escaped name longer than this is cut and ends in '~' + 16 hex digits of
+ * the key's hash; well under NAME_MAX so every derived name fits too. */
+#define NAME_LIMIT 200
+#define HASH_MARK '~'
+/* Records are small; anything this big is not one of ours. */
+#define RECORD_MAX (16 * 1024 * 1024)
+#define LOCK_POLL_NSEC (10 * 1000 * 1000)
+#define USEC_PER_SEC UINT64_C(1000000)
+
+struct heal_state {
+        int dir_fd;
+        char *path;
+};
+
+/* ---- names ---------------------------------------------------------------- */
+
+static bool key_char_is_safe(unsigned char c, size_t pos) {
+        if (c == '.')
+                return pos > 0; /* never a hidden file, never "." or ".." */
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '@' || c == ':' || c == '+' || c == ',' || c == '=';
+}
+
+static char *escape_full(const char *key) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(key);
+
+        /* The empty key needs a name too; a lone '%' is never produced otherwise. */
+        if (n == 0)
+                return strdup("%");
+
+        char *out = malloc(n * 3 + 1), *p = out;
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) key[i];
+                if (key_char_is_safe(c, i))
+                        *p++ = (char) c;
+                else {
+                        *p++ = '%';
+                        *p++ = hex[c >> 4];
+                        *p++ = hex[c & 15];
+                }
+        }
+        *p = '\0';
+        return out;
+}
+
+char *heal_state_escape(const char *key) {
+        if (!key) {
+                errno = EINVAL;
+                return NULL;
+        }
+
+        char *full = escape_full(key);
+        if (!full || strlen(full) <= NAME_LIMIT)
+                return full;
+
+        /* Too long for a file name: keep a readable prefix (not splitting a
+         * %XX), then the hash of the whole key; the record stores the key. */
+        size_t cut = NAME_LIMIT - 17;
+        if (full[cut - 1] == '%')
+                cut -= 1;
+        else if (full[cut - 2] == '%')
+                cut -= 2;
+        char sum[17];
+        heal_fnv1a64_hex(key, strlen(key), sum);
+        full[cut] = HASH_MARK;
+        memcpy(full + cut + 1, sum, sizeof(sum));
+        return full;
+}
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return -1;
+}
+
+char *heal_state_unescape(const char *name) {
+        if (!name || !*name || strchr(name, HASH_MARK)) {
+                errno = EINVAL;
+                return NULL;
+        }
+        if (strcmp(name, "%") == 0)
+                return strdup("");
+
+        size_t n = strlen(name);
+        _cleanup_free_ char *out = malloc(n + 1);
+        if (!out)
+                return NULL;
+        char *p = out;
+        for (size_t i = 0; i < n; i++) {
+                if (name[i] != '%') {
+                        *p++ = name[i];
+                        continue;
+                }
+                int hi = i + 1 < n ? hexval(name[i + 1]) : -1;
+                int lo = i + 2 < n ? hexval(name[i + 2]) : -1;
+                if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+                        errno = EINVAL;
+                        return NULL;
+                }
+                *p++ = (char) (hi << 4 | lo);
+                i += 2;
+        }
+        *p = '\0';
+
+        /* Only the canonical form is a name of ours: "a%2Eb", "%41" or a
+         * stray "/" would otherwise alias or escape the namespace. */
+        _cleanup_free_ char *again = escape_full(out);
+        if (!again)
+                return NULL;
+        if (strcmp(again, name) != 0) {
+                errno = EINVAL;
+                return NULL;
+        }
+        return TAKE_PTR(out);
+}
+
+static int record_name(const char *key, char **ret) {
+        if (!key)
+                return -EINVAL;
+        char *name = heal_state_escape(key);
+        if (!name)
+                return -ENOMEM;
+        *ret = name;
+        return 0;
+}
+
+static bool ns_is_valid(const char *ns) {
+        if (!ns || !*ns || ns[0] == '.' || strlen(ns) > 64)
+                return false;
+        for (const char *p = ns; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                        return false;
+        return true;
+}
+
+/* A fresh fd of the namespace dir; with @create it is made (0700) first. */
+static int ns_open(heal_state *s, const char *ns, bool create) {
+        if (!s || !ns_is_valid(ns))
+                return -EINVAL;
+        if (create) {
+                if (mkdirat(s->dir_fd, ns, 0700) >= 0) {
+                        /* Once per namespace: make the new entry itself durable. */
+                        if (fsync(s->dir_fd) < 0)
+                                return -errno;
+                } else if (errno != EEXIST)
+                        return -errno;
+        }
+        int fd = openat(s->dir_fd, ns, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
+/* ---- I/O helpers ---------------------------------------------------------- */
+
+static int write_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t k = write(fd, buf, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                buf += k;
+                len -= (size_t) k;
+        }
+        return 0;
+}
+
+static int read_all(int fd, char **ret, size_t *ret_len) {
+        size_t len = 0, cap = 4096;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+
+        for (;;) {
+                if (len == cap) {
+                        if (cap >= RECORD_MAX)
+                                return -EFBIG;
+                        char *n = realloc(buf, cap * 2);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        cap *= 2;
+                }
+                ssize_t k = read(fd, buf + len, cap - len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+static uint64_t random_u64(void) {
+        static uint64_t counter;
+        uint64_t v;
+
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t) sizeof(v))
+                return v;
+        /* No entropy yet (early boot): unique enough with O_EXCL retries. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t seed[4] = { (uint64_t) getpid(), (uint64_t) ts.tv_sec, (uint64_t) ts.tv_nsec,
+                             ++counter };
+        return heal_fnv1a64(seed, sizeof(seed));
+}
+
+static uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* ---- records -------------------------------------------------------------- */
+
+static int data_sum(const json_t *data, char out[static 17]) {
+        _cleanup_free_ char *dump = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!dump)
+                return -ENOMEM;
+        heal_fnv1a64_hex(dump, strlen(dump), out);
+        return 0;
+}
+
+static int record_format(const char *key, json_t *data, char **ret, size_t *ret_len) {
+        char sum[17];
+        int r = data_sum(data, sum);
+        if (r < 0)
+                return r;
+
+        /* The key rides along so list() can name records whose file name is
+         * hashed, and read() can tell a record from one filed under the wrong name. */
+        _cleanup_json_ json_t *rec = json_pack("{s:i, s:s, s:s, s:O}", "heal_state", STATE_VERSION,
+                                               "key", key, "sum", sum, "data", data);
+        if (!rec)
+                return -ENOMEM;
+        char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        *ret_len = strlen(text);
+        *ret = text;
+        return 0;
+}
+
+/* Verifies one record; @key NULL accepts any key. Returns the record's data
+ * and key (borrowed from *ret_rec, which the caller decrefs). */
+static int record_parse(const char *buf, size_t len, const char *key, json_t **ret_rec,
+                        json_t **ret_data, const char **ret_key) {
+        _cleanup_json_ json_t *rec = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(rec))
+                return -EBADMSG;
+
+        json_t *version = json_object_get(rec, "heal_state");
+        json_t *sum = json_object_get(rec, "sum");
+        json_t *k = json_object_get(rec, "key");
+        json_t *data = json_object_get(rec, "data");
+        if (!json_is_integer(version) || json_integer_value(version) != STATE_VERSION ||
+            !json_is_string(sum) || !json_is_string(k) || !json_is_object(data))
+                return -EBADMSG;
+        if (key && strcmp(json_string_value(k), key) != 0)
+                return -EBADMSG;
+
+        char want[17];
+        int r = data_sum(data, want);
+        if (r < 0)
+                return r;
+        if (strcmp(want, json_string_value(sum)) != 0)
+                return -EBADMSG;
+
+        *ret_data = data;
+        *ret_key = json_string_value(k);
+        *ret_rec = TAKE_PTR(rec);
+        return 0;
+}
+
+static int record_load(int ns_fd, const char *name, const char *key, json_t **ret_rec,
+                       json_t **ret_data, const char **ret_key) {
+        _cleanup_close_ int fd = openat(ns_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = read_all(fd, &buf, &len);
+        if (r < 0)
+                return r;
+        return record_parse(buf, len, key, ret_rec, ret_data, ret_key);
+}
+
+/* A new temp file in @dir_fd, locked so the open-time sweep leaves it alone
+ * while we live; @name receives its name. */
+static int temp_create(int dir_fd, char name[static sizeof(TEMP_PREFIX) + 16]) {
+        for (int attempt = 0; attempt < 64; attempt++) {
+                snprintf(name, sizeof(TEMP_PREFIX) + 16, TEMP_PREFIX "%016" PRIx64, random_u64());
+                _cleanup_close_ int fd = openat(dir_fd, name,
+                                                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
+                                                        O_NOCTTY,
+                                                0600);
+                if (fd < 0) {
+                        if (errno == EEXIST)
+                                continue;
+                        return -errno;
+                }
+                while (flock(fd, LOCK_EX) < 0)
+                        if (errno != EINTR)
+                                return -errno;
+                /* A sweep may have taken it between create and lock: start over. */
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (st.st_nlink == 0)
+                        continue;
+                return TAKE_FD(fd);
+        }
+        return -EEXIST;
+}
+
+/* Two fsyncs per write (the file, then the dir); that is the whole cost of a write. */
+static int atomic_replace(int dir_fd, const char *name, const char *buf, size_t len) {
+        char tmp[sizeof(TEMP_PREFIX) + 16];
+        _cleanup_close_ int fd = temp_create(dir_fd, tmp);
+        if (fd < 0)
+                return fd;
+
+        int r = write_all(fd, buf, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        if (fsync(dir_fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* ---- stale temp files ----------------------------------------------------- */
+
+static void temp_reap(int ns_fd, const char *name) {
+        _cleanup_close_ int fd = openat(ns_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                                                             O_NOCTTY);
+        if (fd < 0)
+                return;
+        /* A live writer holds its temp file locked; only orphans are removed. */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return;
+        struct stat a, b;
+        if (fstat(fd, &a) < 0 || fstatat(ns_fd, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
+                return;
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISREG(a.st_mode))
+                return;
+        (void) unlinkat(ns_fd, name, 0);
+}
+
+static void ns_sweep(int ns_fd) {
+        int fd = openat(ns_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return;
+        }
+        for (struct dirent *de; (de = readdir(d));)
+                if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
+                        temp_reap(dirfd(d), de->d_name);
+}
+
+/* Best effort: a read-only or damaged state dir must still open for reading. */
+static void state_sweep(int dir_fd) {
+        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                        continue;
+                _cleanup_close_ int ns_fd = openat(dirfd(d), de->d_name,
+                                                   O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (ns_fd >= 0)
+                        ns_sweep(ns_fd);
+        }
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+int heal_state_open(const char *dir, heal_state **ret) {
+        if (!ret)
+                return -EINVAL;
+        if (!dir)
+                dir = heal_path_state_dir();
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+
+        heal_state *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->path = strdup(dir);
+        if (!s->path) {
+                free(s);
+                return -ENOMEM;
+        }
+        s->dir_fd = TAKE_FD(fd);
+        state_sweep(s->dir_fd);
+        *ret = s;
+        return 0;
+}
+
+heal_state *heal_state_free(heal_state *s) {
+        if (!s)
+                return NULL;
+        closep(&s->dir_fd);
+        free(s->path);
+        free(s);
+        return NULL;
+}
+
+int heal_state_dirfd(const heal_state *s) { return s ? s->dir_fd : -EBADF; }
+
+const char *heal_state_path(const heal_state *s) { return s ? s->path : NULL; }
+
+int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret_data) {
+        _cleanup_free_ char *name = NULL;
+        int r = record_name(key, &name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int ns_fd = ns_open(s, ns, false);
+        if (ns_fd < 0)
+                return ns_fd;
+
+        _cleanup_json_ json_t *rec = NULL;
+        json_t *data;
+        const char *k;
+        r = record_load(ns_fd, name, key, &rec, &data, &k);
+        if (r < 0)
+                return r;
+        if (ret_data)
+                *ret_data = json_incref(data);
+        return 0;
+}
+
+int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *data) {
+        if (!json_is_object(data))
+                return -EINVAL;
+        _cleanup_free_ char *name = NULL;
+        int r = record_name(key, &name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int ns_fd = ns_open(s, ns, true);
+        if (ns_fd < 0)
+                return ns_fd;
+
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        r = record_format(key, data, &text, &len);
+        if (r < 0)
+                return r;
+        return atomic_replace(ns_fd, name, text, len);
+}
+
+int heal_state_remove(heal_state *s, const char *ns, const char *key) {
+        _cleanup_free_ char *name = NULL;
+        int r = record_name(key, &name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int ns_fd = ns_open(s, ns, false);
+        if (ns_fd == -ENOENT)
+                return 0;
+        if (ns_fd < 0)
+                return ns_fd;
+
+        if (unlinkat(ns_fd, name, 0) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (fsync(ns_fd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int strv_push(char ***l, size_t *n, char *s) {
+        char **m = realloc(*l, (*n + 2) * sizeof(char *));
+        if (!m)
+                return -ENOMEM;
+        m[(*n)++] = s;
+        m[*n] = NULL;
+        *l = m;
+        return 0;
+}
+
+static int str_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The key of one directory entry; 0 (and no key) for entries that are not
+ * records of ours, e.g. a hashed name whose record does not verify. */
+static int entry_key(int ns_fd, const char *name, char **ret) {
+        if (!strchr(name, HASH_MARK)) {
+                char *key = heal_state_unescape(name);
+                if (!key)
+                        return errno == ENOMEM ? -ENOMEM : 0;
+                *ret = key;
+                return 1;
+        }
+
+        _cleanup_json_ json_t *rec = NULL;
+        json_t *data;
+        const char *key;
+        int r = record_load(ns_fd, name, NULL, &rec, &data, &key);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0;
+        _cleanup_free_ char *expect = heal_state_escape(key);
+        if (!expect)
+                return -ENOMEM;
+        if (strcmp(expect, name) != 0)
+                return 0;
+        *ret = strdup(key);
+        return *ret ? 1 : -ENOMEM;
+}
+
+int heal_state_list(heal_state *s, const char *ns, char ***ret_keys) {
+        if (!ret_keys)
+                return -EINVAL;
+        _cleanup_strv_free_ char **keys = calloc(1, sizeof(char *));
+        if (!keys)
+                return -ENOMEM;
+        size_t n = 0;
+
+        int ns_fd = ns_open(s, ns, false);
+        if (ns_fd == -ENOENT) {
+                *ret_keys = TAKE_PTR(keys);
+                return 0;
+        }
+        if (ns_fd < 0)
+                return ns_fd;
+        _cleanup_closedir_ DIR *d = fdopendir(ns_fd);
+        if (!d) {
+                int r = -errno;
+                close(ns_fd);
+                return r;
+        }
+
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return -errno;
+                        break;
+                }
+                if (de->d_name[0] == '.')
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode))
+                        continue;
+
+                char *key = NULL;
+                int r = entry_key(dirfd(d), de->d_name, &key);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        continue;
+                r = strv_push(&keys, &n, key);
+                if (r < 0) {
+                        free(key);
+                        return r;
+                }
+        }
+
+        qsort(keys, n, sizeof(char *), str_cmp);
+        *ret_keys = TAKE_PTR(keys);
+        return (int) n;
+}
+
+int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint64_t timeout_usec,
+                            int *ret_fd) {
+        if (!ret_fd)
+                return -EINVAL;
+        _cleanup_free_ char *name = NULL;
+        int r = record_name(key, &name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int ns_fd = ns_open(s, ns, true);
+        if (ns_fd < 0)
+                return ns_fd;
+
+        if (mkdirat(ns_fd, LOCK_DIR, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        _cleanup_close_ int lock_dir = openat(ns_fd, LOCK_DIR,
+                                              O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (lock_dir < 0)
+                return -errno;
+        _cleanup_close_ int fd = openat(lock_dir, name,
+                                        O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+
+        uint64_t start = now_monotonic_usec();
+        for (;;) {
+                if (flock(fd, LOCK_EX | LOCK_NB) >= 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EWOULDBLOCK)
+                        return -errno;
+                uint64_t waited = now_monotonic_usec() - start;
+                if (waited >= timeout_usec)
+                        return -ETIMEDOUT;
+                uint64_t left_usec = timeout_usec - waited;
+                struct timespec ts = { 0, left_usec < LOCK_POLL_NSEC / 1000 ? (long) left_usec * 1000
+                                                                            : LOCK_POLL_NSEC };
+                (void) nanosleep(&ts, NULL);
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int heal_state_lock(heal_state *s, const char *ns, const char *key, int *ret_fd) {
+        return heal_state_lock_timeout(s, ns, key, HEAL_STATE_LOCK_TIMEOUT_USEC, ret_fd);
+}

@@ -5,11 +5,20 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-/* Record layout on disk: {"heal_state": 1, "sum": "<hex fnv1a64 of data>", "data": {...}}.
+/* Record layout on disk: {"heal_state": 1, "key": "<key>", "sum": "<hex fnv1a64 of data>",
+ * "data": {...}}, where the sum is taken over the compact, sorted-keys dump of data.
  * A record is addressed by (namespace, key): namespace is a fixed word
- * ("budget", "breaker", "idem", "pending", "metrics", ...), key any string
- * (unit names included); keys are escaped into safe file names. */
+ * ("budget", "breaker", "idem", "pending", "metrics", ...; [A-Za-z0-9._-], not
+ * starting with '.', -EINVAL otherwise), key any string (unit names included);
+ * keys are escaped into safe file names. Layout of the state dir:
+ *   <dir>/<ns>/<escaped key>        a record (0600; dirs 0700)
+ *   <dir>/<ns>/.lock/<escaped key>  its lock file, never removed by heal
+ *   <dir>/<ns>/.#<random>           a temp file while a write is in progress
+ *
+ * Cost: a write is two fsyncs (the file, then the namespace dir), plus one on
+ * the state dir the first time a namespace is created; reads never fsync. */
 
 typedef struct heal_state heal_state;
 
@@ -19,6 +28,9 @@ typedef struct heal_state heal_state;
  * @ret: the new handle, owned by the caller (heal_state_free()).
  *
  * Removes temp files left by writers that died mid-write.
+ * Only the last path component is created. Temp files still locked by a live
+ * writer are left alone; sweep failures do not fail the open (a read-only
+ * state dir still opens for reading).
  * Returns 0, or -errno (-ENOTDIR, -EACCES, ...).
  */
 int heal_state_open(const char *dir, heal_state **ret);
@@ -36,14 +48,15 @@ const char *heal_state_path(const heal_state *s);
  * @ret_data: on success, a new reference to the "data" object (caller decrefs).
  *
  * Returns 0; -ENOENT when there is no record; -EBADMSG when the record is
- * corrupt (does not parse, wrong version, checksum mismatch) — never reset
- * silently; other -errno on I/O errors.
+ * corrupt (does not parse, wrong version, checksum mismatch, filed under
+ * another key) — never reset silently, the file is left in place; other
+ * -errno on I/O errors.
  */
 int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret_data);
 
 /**
  * heal_state_write() - replace one record atomically and durably.
- * @data: a JSON object; borrowed.
+ * @data: a JSON object (-EINVAL otherwise); borrowed.
  *
  * temp file in the same dir, write, fsync, rename, fsync dir. On any failure
  * (-ENOSPC on a full filesystem included) the old record is intact and the
@@ -56,8 +69,12 @@ int heal_state_remove(heal_state *s, const char *ns, const char *key);
 
 /**
  * heal_state_list() - the keys of every record in a namespace (unescaped).
- * @ret_keys: a NULL-terminated strv the caller frees (strv_free()).
- * Returns the number of keys, or -errno.
+ * @ret_keys: a NULL-terminated strv the caller frees (strv_free()), sorted.
+ *
+ * Keys too long for a file name come from the records themselves; such a
+ * record that does not verify is left out (heal_state_read() reports it for
+ * the key). Files that are not records of ours are ignored.
+ * Returns the number of keys (0 also when the namespace does not exist), or -errno.
  */
 int heal_state_list(heal_state *s, const char *ns, char ***ret_keys);
 
@@ -71,9 +88,24 @@ int heal_state_list(heal_state *s, const char *ns, char ***ret_keys);
  */
 int heal_state_lock(heal_state *s, const char *ns, const char *key, int *ret_fd);
 
+#define HEAL_STATE_LOCK_TIMEOUT_USEC (UINT64_C(5) * 1000000)
+
+/* heal_state_lock() with another wait than 5 s (0: try once). */
+int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint64_t timeout_usec,
+                            int *ret_fd);
+
 /**
  * heal_state_escape() - a file-name safe, reversible form of @key.
- * Returns a new string (caller frees) or NULL on OOM.
+ *
+ * [A-Za-z0-9-_@:+,=] and '.' (except first) are kept, every other byte
+ * becomes %XX; "" becomes "%". The result never contains '/', never starts
+ * with '.', and is at most 200 bytes: a longer one is cut and ends in
+ * '~' + 16 hex digits of the key's FNV-1a (not reversible by itself; the
+ * record keeps the key).
+ * Returns a new string (caller frees) or NULL (errno ENOMEM, or EINVAL for NULL).
  */
 char *heal_state_escape(const char *key);
+
+/* The inverse: a new string, or NULL with errno EINVAL when @name is not the
+ * canonical escape of a key (hashed long names included), ENOMEM on OOM. */
 char *heal_state_unescape(const char *name);
