@@ -105,11 +105,12 @@ typedef struct stuck_proc_sample {
         uint64_t start_ticks;   /* starttime: (pid, start_ticks) names one process across samples */
         uint64_t cpu_usec;      /* utime + stime of all its threads */
 
-        bool io_known;          /* /proc/PID/io readable (needs ptrace access: often EACCES) */
+        bool io_known;          /* /proc/PID/io read (STUCK_SCAN_PROC_IO) and readable (EACCES without
+                                 * ptrace access) */
         uint64_t io_bytes;      /* rchar + wchar: every read/write, pipes and sockets included */
 
         unsigned n_d_threads;   /* threads in D state (the process itself counts as one) */
-        char *wchan;            /* of the (first) D thread, else of the process; NULL: unknown or none */
+        char *wchan;            /* of the (first) D thread; NULL when none is in D or it is unreadable */
         char *stack;            /* of the (first) D thread, where readable; else NULL */
         bool d_usec_known;      /* schedstats present (CONFIG_SCHEDSTATS + kernel.sched_schedstats) */
         uint64_t d_usec;        /* how long the D thread has been blocked: its block_start against
@@ -125,12 +126,16 @@ enum {
         STUCK_SCAN_FULL = 1u << 0,    /* descend into /proc whatever the counters say */
         STUCK_SCAN_ZOMBIES = 1u << 1, /* read every process's children list to count zombies */
         STUCK_SCAN_NO_STACK = 1u << 2, /* skip /proc/PID/stack for D tasks */
+        STUCK_SCAN_PROC_IO = 1u << 3, /* read /proc/PID/io (stuck_scan_unit() adds it when the cgroup's
+                                       * cpu usage is unknown; when it is known and flat no task made a
+                                       * syscall, so per-process io cannot have moved either) */
 };
 
 /**
  * stuck_proc_read() - read one process from heal_path_proc().
  * @pid: the process (a thread group leader).
- * @flags: STUCK_SCAN_ZOMBIES to read its children list, STUCK_SCAN_NO_STACK.
+ * @flags: STUCK_SCAN_ZOMBIES (read its children, count those in Z), STUCK_SCAN_PROC_IO,
+ *      STUCK_SCAN_NO_STACK.
  * @ret: written on success; release with stuck_proc_sample_done().
  *
  * /proc/PID/stat is parsed from its last ')' so a comm holding spaces or parentheses is fine.
@@ -163,11 +168,12 @@ typedef struct stuck_unit_sample {
         stuck_proc_sample *procs;
         size_t n_procs;
         size_t n_vanished;      /* listed in cgroup.procs, gone before they could be read */
+        size_t n_unreadable;    /* listed, but their stat was unreadable or garbled (not in procs) */
         uint64_t procs_cpu_usec; /* sum of procs[].cpu_usec */
-        unsigned n_d_tasks;
+        unsigned n_d_tasks;      /* sum of procs[].n_d_threads */
 
         bool zombies_known;     /* every process's zombies were counted (or provably none) */
-        stuck_zombie_parent *zombie_parents; /* parents with at least one zombie child */
+        stuck_zombie_parent *zombie_parents; /* procs with zombie children, most zombies first */
         size_t n_zombie_parents;
 } stuck_unit_sample;
 
