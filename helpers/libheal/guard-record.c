@@ -33,34 +33,48 @@ static void count(guard_run *run, heal_event ev) {
         (void) heal_metrics_count(run->g->state, run->a->class, ev);
 }
 
-static void emit_va(guard_run *run, heal_event ev, const char *reason, const char *before, const char *after,
-                    const char *fmt, va_list ap) {
+static void emit_va(guard_run *run, heal_event ev, const heal_audit_step *step, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
-        heal_audit_step step = {.reason = reason, .before = before, .after = after};
 
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
-        (void) heal_audit(&run->inc, ev, &step, "%s", msg ?: "heal guard (message lost: out of memory)");
+        (void) heal_audit(&run->inc, ev, step, "%s", msg ?: "heal guard (message lost: out of memory)");
         count(run, ev);
 }
 
 void guard_emit(guard_run *run, heal_event ev, const char *reason, const char *before, const char *after,
                 const char *fmt, ...) {
+        heal_audit_step step = { .reason = reason, .before = before, .after = after };
         va_list ap;
 
         va_start(ap, fmt);
-        emit_va(run, ev, reason, before, after, fmt, ap);
+        emit_va(run, ev, &step, fmt, ap);
         va_end(ap);
+}
+
+static void skip_va(guard_run *run, const char *reason, json_t *context, const char *fmt, va_list ap) {
+        heal_audit_step step = { .reason = reason, .context = context };
+
+        emit_va(run, HEAL_EVENT_SKIPPED, &step, fmt, ap);
+        run->outcome = HEAL_OUTCOME_SKIPPED;
 }
 
 int guard_skip(guard_run *run, const char *reason, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        emit_va(run, HEAL_EVENT_SKIPPED, reason, NULL, NULL, fmt, ap);
+        skip_va(run, reason, NULL, fmt, ap);
         va_end(ap);
-        run->outcome = HEAL_OUTCOME_SKIPPED;
         return 0;
+}
+
+static void skip_ctx(guard_run *run, const char *reason, json_t *context, const char *fmt, ...) _printf_(4, 5);
+static void skip_ctx(guard_run *run, const char *reason, json_t *context, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        skip_va(run, reason, context, fmt, ap);
+        va_end(ap);
 }
 
 void guard_escalate(guard_run *run, json_t *context, const char *fmt, ...) {
@@ -81,7 +95,9 @@ int guard_state_error(guard_run *run, const char *step, int error) {
         _cleanup_json_ json_t *ctx = NULL;
 
         ctx = json_pack("{s:s, s:s, s:i}", "guard_step", step, "error", strerror(-error), "errno", -error);
-        guard_skip(run, "state-error", "%s on %s: not acting, the state under %s failed at the %s step: %s.",
+        /* HEAL_REASON stays the guard's word, so journalctl can filter on
+         * it; which step and which error are in the message and context. */
+        skip_ctx(run, "state-error", ctx, "%s on %s: not acting, the state under %s failed at the %s step: %s.",
                    run->a->class, run->a->target, heal_state_path(run->g->state), step, strerror(-error));
         guard_escalate(run, ctx,
                        "heal cannot trust its state (%s step: %s), so it stopped healing %s: check %s", step,

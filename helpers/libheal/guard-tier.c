@@ -229,7 +229,7 @@ static int new_approve(guard_run *run) {
 
 static int to_human(guard_run *run, const char *why) {
         run->inc.owner = "human";
-        guard_escalate(run, run->a->facts, "%s on %s needs a human: %s (%s)", run->a->class, run->a->target,
+        guard_escalate(run, NULL, "%s on %s needs a human: %s (%s)", run->a->class, run->a->target,
                        intent_of(run), why);
         run->outcome = HEAL_OUTCOME_ESCALATED;
         /* Handed over: the same incident does not page twice. */

@@ -632,6 +632,55 @@ static void test_tier_delayed(void) {
         fixture_free(f);
 }
 
+/* Without the hook, the re-run is a transient systemd timer: a fake
+ * systemd-run on $PATH records the command line it was given. */
+static void test_default_scheduler(void) {
+        fixture *f = fixture_new(policy_basic);
+        _cleanup_free_ char *bin = NULL, *fake = NULL, *argsfile = NULL, *script = NULL, *path = NULL,
+                            *args = NULL, *expect = NULL;
+        const char *old_path = getenv("PATH");
+        char id[13];
+        size_t n = 0;
+        FILE *fp;
+
+        ASSERT_TRUE(asprintf(&bin, "%s/bin", f->dir) > 0);
+        ASSERT_EQ(mkdir(bin, 0700), 0);
+        ASSERT_TRUE(asprintf(&fake, "%s/systemd-run", bin) > 0);
+        ASSERT_TRUE(asprintf(&argsfile, "%s/args", f->dir) > 0);
+        ASSERT_TRUE(asprintf(&script, "#!/bin/sh\necho \"$*\" > '%s'\n", argsfile) > 0);
+        write_text(fake, script);
+        ASSERT_EQ(chmod(fake, 0700), 0);
+        ASSERT_TRUE(asprintf(&path, "%s:%s", bin, old_path ?: "/usr/bin:/bin") > 0);
+        _cleanup_free_ char *saved_path = old_path ? strdup(old_path) : NULL;
+        ASSERT_EQ(setenv("PATH", path, 1), 0);
+
+        f->g.schedule_rerun = NULL;
+        idem_key_id("live-delayed", "a.service", "ds1", id);
+        ASSERT_EQ(run(f, "live-delayed", "a.service", "ds1"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(count_last(f, "escalated", NULL), 0);
+        fp = fopen(argsfile, "re");
+        ASSERT_TRUE(fp);
+        ASSERT_TRUE(getline(&args, &n, fp) > 0);
+        fclose(fp);
+        /* One second late on purpose (monotonic timer, wall-clock window). */
+        ASSERT_TRUE(asprintf(&expect,
+                             "--quiet --on-active=61s --timer-property=AccuracySec=1s "
+                             "--timer-property=RemainAfterElapse=no --unit=heal-pending-%s "
+                             "systemctl start --no-block " RERUN_UNIT "\n",
+                             id) > 0);
+        ASSERT_STREQ(args, expect);
+
+        /* A scheduler that fails: the pending stays, a human is told. */
+        ASSERT_EQ(chmod(fake, 0600), 0);
+        ASSERT_EQ(run(f, "live-delayed", "b.service", "ds2"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(count_last(f, "escalated", NULL), 1);
+        ASSERT_EQ(f->n_act, 0);
+
+        if (saved_path)
+                ASSERT_EQ(setenv("PATH", saved_path, 1), 0);
+        fixture_free(f);
+}
+
 /* A time-bucketed incident keeps its pending record across buckets. */
 static void test_tier_delayed_bucketed(void) {
         fixture *f = fixture_new(policy_basic);
@@ -715,6 +764,8 @@ static void test_corrupt_state(void) {
         corrupt(f, HEAL_BREAKER_NS, bkey);
         ASSERT_EQ(run(f, "c", "a.service", "c2"), HEAL_OUTCOME_SKIPPED);
         ASSERT_EQ(count_last(f, "skipped", "state-error"), 1);
+        ASSERT_TRUE(strstr(field(last_event(f, "skipped"), "HEAL_CONTEXT"), "\"breaker\""));
+        ASSERT_TRUE(strstr(field(last_event(f, "skipped"), "HEAL_CONTEXT"), strerror(EBADMSG)));
         ASSERT_EQ(count_last(f, "escalated", NULL), 1);
         ASSERT_EQ(f->n_act, 1);
 
@@ -801,6 +852,7 @@ int main(void) {
         test_tier_human();
         test_tier_delayed();
         test_tier_delayed_bucketed();
+        test_default_scheduler();
         test_tier_approve();
         test_corrupt_state();
         test_full_filesystem();
