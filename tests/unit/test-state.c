@@ -328,7 +328,8 @@ static void test_corrupt(const char *dir) {
                              "\"data\":{\"pad\":\"abcdefgh\",\"tokens\":3}}",
                              sum) > 0);
         expect_corrupt(s, "no-key", no_key, strlen(no_key));
-        ASSERT_TRUE(asprintf(&not_object, "{\"heal_state\":1,\"key\":\"not-object\",\"sum\":\"%s\",\"data\":[]}",
+        ASSERT_TRUE(asprintf(&not_object,
+                             "{\"heal_state\":1,\"key\":\"not-object\",\"sum\":\"%s\",\"data\":[]}",
                              sum) > 0);
         expect_corrupt(s, "not-object", not_object, strlen(not_object));
         /* A valid record of another key, filed under this one. */
