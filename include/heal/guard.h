@@ -68,16 +68,17 @@ typedef struct heal_guard {
  * @ret_outcome: what happened.
  *
  * Emits an audit record at every step (skipped with HEAL_REASON = the guard:
- * "kill-switch", "policy-invalid", "not-targeted", "idempotent", "in-flight",
+ * "kill-switch", "kill-switch-unknown", "policy-invalid", "class-not-configured",
+ * "not-targeted", "idempotent", "in-flight",
  * "breaker-open", "budget-target", "budget-class", "budget-global",
  * "state-error", "awaiting-approval", "in-cancel-window", "cancelled",
  * "expired"), counts metrics, escalates when a budget is exhausted, the
  * breaker opens, the policy is invalid, state cannot be read or written, or
  * the tier is human.
  *
- * Shadow mode runs the same guards against separate state namespaces
- * ("shadow-idem", "shadow-budget", "shadow-breaker"), so shadow reports what
- * live would do without touching live's buckets; it never calls act.
+ * Shadow mode runs the same guards against separate state (its own
+ * idempotency claims, budgets and breakers), so shadow reports what live
+ * would do without touching live's buckets; it never calls act.
  * Budgets and breakers live in the namespaces HEAL_GUARD_NS_BUDGET /
  * HEAL_GUARD_NS_SHADOW_BUDGET and HEAL_BREAKER_NS / HEAL_GUARD_NS_SHADOW_BREAKER;
  * idempotency records have one namespace ("idem"), so shadow's keys there
