@@ -18,6 +18,7 @@
 static const char *const modes[] = { "shadow", "live", NULL };
 static const char *const tiers[] = { "auto", "delayed", "approve", "human", NULL };
 static const char *const reactions[] = { "restart", "human", NULL };
+static const char *const heartbeat_sources[] = { "file", "watchdog", NULL };
 
 /* ---- the tables -------------------------------------------------------- */
 
@@ -81,6 +82,28 @@ static const heal_schema_key on_result_keys[] = {
         {},
 };
 
+/* stuck-process-detector: where one unit's heartbeat is (entry of the "heartbeat" map). */
+static const heal_schema_key heartbeat_keys[] = {
+        ENUM("source", heartbeat_sources, "\"file\"",
+             "stuck-process-detector: file: the mtime of \"file\"; watchdog: the unit's last WATCHDOG=1 ping "
+             "(systemd's WatchdogTimestamp)"),
+        { .name = "file", .type = HEAL_SCHEMA_COMMAND, .def = "null",
+          .doc = "stuck-process-detector: absolute path of the heartbeat file; %n is the unit, %i its instance" },
+        {},
+};
+
+/* A unit name or a glob of them: what the "heartbeat" map is keyed by. */
+static bool unit_glob_valid(const char *key) {
+        size_t n = strlen(key);
+
+        if (n == 0 || n > 255)
+                return false;
+        for (const char *c = key; *c; c++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.@\\*?[]!", *c))
+                        return false;
+        return true;
+}
+
 /* Keys of every class. Helpers append their own keys here. */
 static const heal_schema_key class_keys[] = {
         ENUM("mode", modes, "\"shadow\"", "shadow records what it would do; live acts"),
@@ -101,6 +124,14 @@ static const heal_schema_key class_keys[] = {
         OBJECT("on_result", on_result_keys, "worker-reviver: reaction per systemd service Result="),
         { .name = "verify_command", .type = HEAL_SCHEMA_COMMAND, .def = "null",
           .doc = "worker-reviver: command that must succeed after the settle time; null: unit active suffices" },
+        { .name = "heartbeat", .type = HEAL_SCHEMA_MAP, .children = heartbeat_keys, .key_valid = unit_glob_valid,
+          .key_rule = "a unit name or glob: [A-Za-z0-9:_.@\\-] and *?[]!",
+          .doc = "stuck-process-detector: per unit (glob), its heartbeat; the most specific match wins; none: "
+                 "no heartbeat" },
+        INT("heartbeat_stale_s", 1, 86400, "60", "stuck-process-detector: a heartbeat older than this is stale"),
+        INT("psi_stall_percent", 1, 100, "50",
+            "stuck-process-detector: the cgroup stalls when PSI some avg60 of cpu, memory or io reaches this"),
+        INT("zombies_max", 1, 1000000, "50", "stuck-process-detector: more zombies than this in one unit escalate"),
         {},
 };
 
