@@ -18,6 +18,8 @@
 #define REVIVER_JOURNAL_LINES 20U
 #define REVIVER_JOB_TIMEOUT_USEC (90ULL * 1000000ULL)
 #define REVIVER_VERIFY_TIMEOUT_USEC (30ULL * 1000000ULL)
+/* Incidents one run handles at most (see run()). */
+#define REVIVER_MAX_ROUNDS 16U
 
 /* What systemd hands an OnFailure= unit about the unit that failed (borrowed
  * from the environment; any may be NULL when run by hand). */
