@@ -937,3 +937,66 @@ int heal_unit_files_mask(sd_bus *bus, char *const *units, bool runtime) {
 int heal_unit_files_unmask(sd_bus *bus, char *const *units, bool runtime) {
         return unit_files_call(bus, "UnmaskUnitFiles", units, runtime, false);
 }
+
+/* ---- loaded units -------------------------------------------------------- */
+
+int heal_units_list(sd_bus *bus, char *const *states, char *const *patterns, char ***ret_names,
+                    char ***ret_paths) {
+        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_bus_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_strv_free_ char **names = NULL, **paths = NULL;
+        const char *name, *path;
+        size_t n = 0, np = 0;
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, (char **) states);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, (char **) patterns);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                return bus_errno(&error, r);
+        /* (name, description, load, active, sub, following, path, job id, job type, job path) */
+        r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL, &path, NULL,
+                                        NULL, NULL)) > 0) {
+                char *s = strdup(name);
+
+                if (!s)
+                        return -ENOMEM;
+                r = strv_push(&names, &n, s);
+                if (r < 0)
+                        return r;
+                s = strdup(path);
+                if (!s)
+                        return -ENOMEM;
+                r = strv_push(&paths, &np, s);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        if (!names) {
+                names = calloc(1, sizeof(char *));
+                paths = calloc(1, sizeof(char *));
+                if (!names || !paths)
+                        return -ENOMEM;
+        }
+        if (ret_names)
+                *ret_names = TAKE_PTR(names);
+        if (ret_paths)
+                *ret_paths = TAKE_PTR(paths);
+        return (int) n;
+}

@@ -126,3 +126,13 @@ int heal_unit_file_state(sd_bus *bus, const char *unit, char **ret);
  * Returns the number of changes systemd reported, or -errno. */
 int heal_unit_files_mask(sd_bus *bus, char *const *units, bool runtime);
 int heal_unit_files_unmask(sd_bus *bus, char *const *units, bool runtime);
+
+/* ---- addition for the stuck-process-detector ---------------------------- */
+
+/* Loaded units in one of @states (e.g. "active"; NULL: any) whose names match
+ * @patterns (shell globs, NULL-terminated; NULL: every unit), per
+ * ListUnitsByPatterns; @ret_names and @ret_paths (their D-Bus object paths, may
+ * be NULL) are parallel strvs the caller frees, in systemd's order.
+ * Returns the count or -errno. */
+int heal_units_list(sd_bus *bus, char *const *states, char *const *patterns, char ***ret_names,
+                    char ***ret_paths);
