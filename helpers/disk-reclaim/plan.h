@@ -76,6 +76,7 @@ typedef struct reclaim_plan_source {
         uint64_t scanned;       /* entries looked at */
         uint64_t eligible_files, eligible_bytes; /* everything the rule allows */
         uint64_t planned_files, planned_bytes;   /* what the plan takes */
+        uint64_t peak_kept;     /* most candidates held at once while walking (memory bound) */
 } reclaim_plan_source;
 
 typedef struct reclaim_plan {
@@ -147,6 +148,15 @@ int reclaim_source_check(const reclaim_source *s, char **ret_error);
 int reclaim_plan_build(const reclaim_source *sources, size_t n, uint64_t need_bytes,
                        uint64_t max_bytes, uint64_t max_files, uint64_t now_usec,
                        reclaim_plan **ret, char **ret_error);
+
+/**
+ * reclaim_plan_build_ping() - reclaim_plan_build() that calls @ping(@ud)
+ * every 1000 entries walked (watchdog keep-alive on large trees); a negative
+ * return from @ping stops the walk and is returned. @ping may be NULL.
+ */
+int reclaim_plan_build_ping(const reclaim_source *sources, size_t n, uint64_t need_bytes,
+                            uint64_t max_bytes, uint64_t max_files, uint64_t now_usec,
+                            int (*ping)(void *ud), void *ud, reclaim_plan **ret, char **ret_error);
 
 /**
  * reclaim_plan_execute() - remove exactly the planned files.

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Removing exactly the planned files: every lookup re-done from the root fd,
+ * every file re-checked and flock()ed before unlinkat(); deletion is final. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "heal/cleanup.h"
+#include "plan.h"
+#include "walk.h"
+
+#define PING_EVERY 1000
+
+/* Re-open a source root and insist it is the directory the plan walked. */
+static int root_reopen(const reclaim_plan_source *ps, walk_root *ret) {
+        walk_root root;
+        int r = walk_root_open(ps->root, &root);
+        if (r < 0)
+                return r;
+        if (root.dev != ps->dev || root.ino != ps->ino || root.mnt_id != ps->mnt_id) {
+                walk_root_done(&root);
+                return -ESTALE;
+        }
+        *ret = root;
+        return 0;
+}
+
+/* Still the very file the plan chose, and still one the rules may remove? */
+static reclaim_outcome recheck(const reclaim_plan_source *ps, const reclaim_file *f,
+                               const struct statx *stx) {
+        int64_t stamp;
+
+        if (!walk_file_removable(stx, ps->dev, ps->mnt_id) || stx->stx_ino != f->ino ||
+            makedev(stx->stx_dev_major, stx->stx_dev_minor) != f->dev)
+                return RECLAIM_SKIP_CHANGED;
+        if (!walk_age_ok(stx, ps->times, ps->cutoff_usec, &stamp))
+                return RECLAIM_SKIP_YOUNGER;
+        if (stamp != f->stamp_usec)
+                return RECLAIM_SKIP_CHANGED; /* touched since the walk, even if still old */
+        return RECLAIM_DELETED;
+}
+
+static reclaim_outcome fail_errno(reclaim_file *f, int err) {
+        f->error = err;
+        return RECLAIM_SKIP_ERROR;
+}
+
+static int open_file(int dfd, const char *name) {
+        int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+        /* O_NOATIME is refused (EPERM) for files we do not own without CAP_FOWNER. */
+        int fd = openat(dfd, name, flags | O_NOATIME);
+        if (fd < 0 && errno == EPERM)
+                fd = openat(dfd, name, flags);
+        return fd;
+}
+
+static reclaim_outcome delete_one(const reclaim_plan_source *ps, const walk_root *root,
+                                  reclaim_file *f) {
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        const char *slash = strrchr(f->relpath, '/');
+        const char *name = slash ? slash + 1 : f->relpath;
+        size_t dir_len = slash ? (size_t) (slash - f->relpath) : 0;
+        struct statx stx;
+        reclaim_outcome o;
+        ino_t dir_ino;
+
+        dfd = walk_open_dir(root, f->relpath, dir_len, &dir_ino);
+        if (dfd == -ENOENT)
+                return RECLAIM_SKIP_GONE;
+        if (dfd == -ENOTDIR || dfd == -EXDEV || dfd == -EINVAL)
+                return RECLAIM_SKIP_PATH;
+        if (dfd < 0)
+                return fail_errno(f, -dfd);
+        if (dir_ino != f->dir_ino)
+                return RECLAIM_SKIP_PATH;
+
+        /* Check the type before opening: opening a device or FIFO can have effects. */
+        if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, WALK_STATX_MASK, &stx) < 0)
+                return errno == ENOENT ? RECLAIM_SKIP_GONE : fail_errno(f, errno);
+        o = recheck(ps, f, &stx);
+        if (o != RECLAIM_DELETED)
+                return o;
+
+        fd = open_file(dfd, name);
+        if (fd < 0)
+                return errno == ENOENT ? RECLAIM_SKIP_GONE
+                       : errno == ELOOP ? RECLAIM_SKIP_CHANGED
+                                        : fail_errno(f, errno);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? RECLAIM_SKIP_LOCKED : fail_errno(f, errno);
+
+        /* With the lock held: the fd we hold is still the planned file. */
+        if (statx(fd, "", AT_EMPTY_PATH, WALK_STATX_MASK, &stx) < 0)
+                return fail_errno(f, errno);
+        o = recheck(ps, f, &stx);
+        if (o != RECLAIM_DELETED)
+                return o;
+
+        /* The name could still be renamed over between the check and here; that
+         * takes write access to this directory, which could unlink it anyway. */
+        if (unlinkat(dfd, name, 0) < 0)
+                return errno == ENOENT ? RECLAIM_SKIP_GONE : fail_errno(f, errno);
+        return RECLAIM_DELETED;
+}
+
+/* ---- directories emptied by the run ------------------------------------------ */
+
+typedef struct dirref {
+        const char *path;
+        size_t len;
+} dirref;
+
+/* Longest first (a child before its parent), then by content for uniq. */
+static int cmp_dirref(const void *a, const void *b) {
+        const dirref *x = a, *y = b;
+        if (x->len != y->len)
+                return x->len > y->len ? -1 : 1;
+        return memcmp(x->path, y->path, x->len);
+}
+
+static size_t dirrefs_uniq(dirref *d, size_t n) {
+        size_t m = 0;
+
+        if (n == 0)
+                return 0;
+        qsort(d, n, sizeof(dirref), cmp_dirref);
+        for (size_t i = 0; i < n; i++)
+                if (m == 0 || cmp_dirref(&d[m - 1], &d[i]) != 0)
+                        d[m++] = d[i];
+        return m;
+}
+
+/* Remove @d if it is (now) empty; it must be a directory on the root's mount. */
+static bool rmdir_one(const walk_root *root, const dirref *d) {
+        _cleanup_close_ int pfd = -EBADF;
+        size_t parent_len = d->len;
+        struct statx stx;
+        char name[NAME_MAX + 1];
+
+        while (parent_len > 0 && d->path[parent_len - 1] != '/')
+                parent_len--;
+        size_t name_len = d->len - parent_len;
+        if (name_len == 0 || name_len > NAME_MAX)
+                return false;
+        memcpy(name, d->path + parent_len, name_len);
+        name[name_len] = '\0';
+
+        pfd = walk_open_dir(root, d->path, parent_len ? parent_len - 1 : 0, NULL);
+        if (pfd < 0)
+                return false;
+        if (statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID, &stx) < 0 ||
+            !S_ISDIR(stx.stx_mode) || makedev(stx.stx_dev_major, stx.stx_dev_minor) != root->dev ||
+            ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != root->mnt_id))
+                return false;
+        /* Fails with ENOTEMPTY unless the run left it empty. */
+        return unlinkat(pfd, name, AT_REMOVEDIR) == 0;
+}
+
+/* The parents of the files removed from source @s, and their parents up to
+ * (not including) the root, deepest first; a directory empty before the run
+ * is never among them. */
+static int remove_emptied_dirs(const reclaim_plan *p, uint32_t s, const walk_root *root,
+                               uint64_t *ret_removed) {
+        _cleanup_free_ dirref *d = NULL;
+        size_t n = 0, cap = 0;
+
+        for (size_t i = 0; i < p->n_files; i++) {
+                const reclaim_file *f = &p->files[i];
+                const char *slash;
+                if (f->source != s || f->outcome != RECLAIM_DELETED || !(slash = strrchr(f->relpath, '/')))
+                        continue;
+                dirref ref = { f->relpath, (size_t) (slash - f->relpath) };
+                if (n > 0 && cmp_dirref(&d[n - 1], &ref) == 0)
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        dirref *nd = reallocarray(d, cap, sizeof(dirref));
+                        if (!nd)
+                                return -ENOMEM;
+                        d = nd;
+                }
+                d[n++] = ref;
+        }
+        n = dirrefs_uniq(d, n);
+
+        size_t direct = n;
+        for (size_t i = 0; i < direct; i++)
+                for (size_t k = 0; k < d[i].len; k++) {
+                        if (d[i].path[k] != '/')
+                                continue;
+                        if (n == cap) {
+                                cap = cap ? cap * 2 : 64;
+                                dirref *nd = reallocarray(d, cap, sizeof(dirref));
+                                if (!nd)
+                                        return -ENOMEM;
+                                d = nd;
+                        }
+                        d[n++] = (dirref) { d[i].path, k };
+                }
+        n = dirrefs_uniq(d, n);
+
+        for (size_t i = 0; i < n; i++)
+                if (rmdir_one(root, &d[i]))
+                        (*ret_removed)++;
+        return 0;
+}
+
+/* ---- the run -------------------------------------------------------------------- */
+
+void reclaim_result_done(reclaim_result *r) {
+        if (!r)
+                return;
+        free(r->sources);
+        *r = (reclaim_result) {};
+}
+
+static void account(reclaim_result *res, const reclaim_file *f) {
+        reclaim_source_result *sr = &res->sources[f->source];
+
+        if (f->outcome == RECLAIM_DELETED) {
+                sr->freed_files++;
+                sr->freed_bytes += f->size;
+                res->freed_files++;
+                res->freed_bytes += f->size;
+        } else {
+                sr->skipped[f->outcome]++;
+                res->skipped_files++;
+        }
+}
+
+int reclaim_plan_execute(reclaim_plan *p, int (*ping)(void *ud), void *ud, reclaim_result *ret) {
+        reclaim_result res = {};
+        walk_root root = { .fd = -EBADF };
+        uint32_t current = UINT32_MAX;
+        int r = 0;
+
+        res.sources = calloc(p->n_sources ? p->n_sources : 1, sizeof(reclaim_source_result));
+        if (!res.sources)
+                return -ENOMEM;
+        res.n_sources = p->n_sources;
+
+        for (size_t i = 0; i < p->n_files; i++) {
+                reclaim_file *f = &p->files[i];
+
+                if (ping && i > 0 && i % PING_EVERY == 0) {
+                        r = ping(ud);
+                        if (r < 0)
+                                break;
+                }
+                if (f->source != current) {
+                        if (current != UINT32_MAX) {
+                                r = remove_emptied_dirs(p, current, &root, &res.dirs_removed);
+                                if (r < 0)
+                                        break;
+                        }
+                        walk_root_done(&root);
+                        /* A root that moved or changed stops everything: fail closed. */
+                        r = root_reopen(&p->sources[f->source], &root);
+                        if (r < 0)
+                                break;
+                        current = f->source;
+                }
+                f->error = 0;
+                f->outcome = delete_one(&p->sources[f->source], &root, f);
+                account(&res, f);
+        }
+        if (r >= 0 && current != UINT32_MAX)
+                r = remove_emptied_dirs(p, current, &root, &res.dirs_removed);
+        walk_root_done(&root);
+
+        *ret = res;
+        if (r < 0)
+                return r;
+        return res.freed_files > INT_MAX ? INT_MAX : (int) res.freed_files;
+}
