@@ -19,6 +19,7 @@ static const char *const modes[] = { "shadow", "live", NULL };
 static const char *const tiers[] = { "auto", "delayed", "approve", "human", NULL };
 static const char *const reactions[] = { "restart", "human", NULL };
 static const char *const heartbeat_sources[] = { "file", "watchdog", NULL };
+static const char *const reclaim_times[] = { "atime", "mtime", "ctime", "btime", NULL };
 
 /* ---- the tables -------------------------------------------------------- */
 
@@ -27,6 +28,7 @@ static const char *const heartbeat_sources[] = { "file", "watchdog", NULL };
 #define ENUM(n, v, d, text) { .name = (n), .type = HEAL_SCHEMA_ENUM, .values = (v), .def = (d), .doc = (text) }
 #define OBJECT(n, c, text) { .name = (n), .type = HEAL_SCHEMA_OBJECT, .children = (c), .doc = (text) }
 #define REACTION(n, d) ENUM(n, reactions, d, "worker-reviver: on Result=" n ", restart or hand to a human")
+#define BOOL(n, d, text) { .name = (n), .type = HEAL_SCHEMA_BOOL, .def = (d), .doc = (text) }
 
 static const heal_schema_key global_budget[] = {
         INT("actions", 1, 100000, "10", "host-wide heals allowed per window (token bucket size)"),
@@ -82,6 +84,40 @@ static const heal_schema_key on_result_keys[] = {
         {},
 };
 
+/* disk-reclaim: one rule of "sources", in policy order (most disposable first). */
+static const heal_schema_key disk_source_keys[] = {
+        { .name = "name", .type = HEAL_SCHEMA_STRING, .required = true,
+          .doc = "disk-reclaim: the source's name in plans and the audit" },
+        { .name = "root", .type = HEAL_SCHEMA_STRING, .def = "null",
+          .doc = "disk-reclaim: absolute directory to clean; at run time it must exist, be canonical, hold no "
+                 "symlink and not be /, else the whole plan is refused" },
+        { .name = "patterns", .type = HEAL_SCHEMA_GLOBS, .def = "null",
+          .doc = "disk-reclaim: globs on file names; absent: every regular file" },
+        INT("min_age_s", 0, 10LL * YEAR_S, "null", "disk-reclaim: only files older than this (required with a root)"),
+        { .name = "times", .type = HEAL_SCHEMA_ENUMS, .values = reclaim_times,
+          .def = "[\"atime\", \"mtime\", \"ctime\"]",
+          .doc = "disk-reclaim: the timestamps that must all be older than min_age_s" },
+        INT("max_depth", 0, 256, "0", "disk-reclaim: levels below root to walk; 0: 32"),
+        ENUM("tier", tiers, "\"approve\"",
+             "disk-reclaim: tier of this source's deletions (at least the class's); operator sources wait for "
+             "approval unless they say otherwise"),
+        BOOL("journal_vacuum", "false", "disk-reclaim: this source is the journal (journalctl --vacuum-size), no root"),
+        INT("keep_bytes", 0, INT64_MAX, "67108864", "disk-reclaim: journal: never vacuum below this size"),
+        INT("vacuum_time_s", 0, 10LL * YEAR_S, "0",
+            "disk-reclaim: journal: also --vacuum-time (removes every older archived file); 0: size only"),
+        {},
+};
+
+#define DISK_DEFAULT_SOURCES                                                                                  \
+        "[{\"name\": \"apt-cache\", \"root\": \"/var/cache/apt/archives\", \"patterns\": [\"*.deb\"],"        \
+        " \"min_age_s\": 86400, \"tier\": \"auto\"},"                                                           \
+        " {\"name\": \"coredumps\", \"root\": \"/var/lib/systemd/coredump\", \"patterns\": [\"core.*\"],"     \
+        " \"min_age_s\": 259200, \"tier\": \"auto\"},"                                                          \
+        " {\"name\": \"rotated-logs\", \"root\": \"/var/log\", \"patterns\": [\"*.gz\", \"*.[0-9]\"],"        \
+        " \"min_age_s\": 604800, \"tier\": \"auto\"},"                                                          \
+        " {\"name\": \"tmp\", \"root\": \"/var/tmp\", \"min_age_s\": 864000, \"tier\": \"auto\"},"                \
+        " {\"name\": \"journal\", \"journal_vacuum\": true, \"tier\": \"auto\"}]"
+
 /* stuck-process-detector: where one unit's heartbeat is (entry of the "heartbeat" map). */
 static const heal_schema_key heartbeat_keys[] = {
         ENUM("source", heartbeat_sources, "\"file\"",
@@ -124,6 +160,24 @@ static const heal_schema_key class_keys[] = {
         OBJECT("on_result", on_result_keys, "worker-reviver: reaction per systemd service Result="),
         { .name = "verify_command", .type = HEAL_SCHEMA_COMMAND, .def = "null",
           .doc = "worker-reviver: command that must succeed after the settle time; null: unit active suffices" },
+        { .name = "mounts", .type = HEAL_SCHEMA_GLOBS, .def = "[]",
+          .doc = "disk-reclaim: globs of mount points to watch; []: every local, writable, non-pseudo filesystem" },
+        INT("min_free_percent", 0, 99, "10", "disk-reclaim: pressure when less space than this is available"),
+        INT("target_free_percent", 1, 100, "15", "disk-reclaim: free up to this much available space, no more "
+                                                 "(above min_free_percent)"),
+        INT("min_free_inodes_percent", 0, 99, "5", "disk-reclaim: pressure when fewer inodes than this are free"),
+        INT("target_free_inodes_percent", 1, 100, "10", "disk-reclaim: free up to this many inodes (above "
+                                                        "min_free_inodes_percent)"),
+        INT("max_bytes_per_run", 1, INT64_MAX, "17179869184",
+            "disk-reclaim: a plan needing more bytes than this is refused and escalated"),
+        INT("max_files_per_run", 1, 1000000000, "100000",
+            "disk-reclaim: a plan needing more files than this is refused and escalated"),
+        BOOL("include_removable", "false", "disk-reclaim: also watch removable media"),
+        BOOL("include_loop", "false", "disk-reclaim: also watch loop devices"),
+        { .name = "sources", .type = HEAL_SCHEMA_ARRAY, .children = disk_source_keys, .def = DISK_DEFAULT_SOURCES,
+          .doc = "disk-reclaim: what may be removed, in order, most disposable first (replaced as a whole)" },
+        INT("leak_threshold_bytes", 0, INT64_MAX, "1073741824",
+            "disk-leaked: propose restarting a unit holding more deleted bytes than this"),
         { .name = "heartbeat", .type = HEAL_SCHEMA_MAP, .children = heartbeat_keys, .key_valid = unit_glob_valid,
           .key_rule = "a unit name or glob: [A-Za-z0-9:_.@\\-] and *?[]!",
           .doc = "stuck-process-detector: per unit (glob), its heartbeat; the most specific match wins; none: "
@@ -263,6 +317,58 @@ static int validate_globs(json_t *v, const char *path, char **ret_msg) {
         return 0;
 }
 
+static int validate_enums(const heal_schema_key *k, json_t *v, const char *path, char **ret_msg) {
+        size_t i, j;
+        json_t *e, *f;
+
+        if (!json_is_array(v))
+                return fail(ret_msg, path, v, "expected an array of strings");
+        json_array_foreach(v, i, e) {
+                _cleanup_free_ char *p = NULL;
+                int r;
+
+                if (asprintf(&p, "%s[%zu]", path, i) < 0)
+                        return -ENOMEM;
+                r = validate_enum(k, e, p, ret_msg);
+                if (r < 0)
+                        return r;
+                json_array_foreach(v, j, f) {
+                        if (j >= i)
+                                break;
+                        if (json_equal(e, f))
+                                return fail(ret_msg, p, e, "repeated");
+                }
+        }
+        return 0;
+}
+
+static int validate_array(const heal_schema_key *k, json_t *v, const char *path, char **ret_msg) {
+        size_t i;
+        json_t *e;
+
+        if (!json_is_array(v))
+                return fail(ret_msg, path, v, "expected an array of objects");
+        json_array_foreach(v, i, e) {
+                _cleanup_free_ char *p = NULL;
+                int r;
+
+                if (asprintf(&p, "%s[%zu]", path, i) < 0)
+                        return -ENOMEM;
+                if (!json_is_object(e))
+                        return fail(ret_msg, p, e, "expected an object");
+                r = validate_object(k->children, e, p, ret_msg);
+                if (r < 0)
+                        return r;
+                /* Arrays are replaced whole when merging: each element is complete in its file. */
+                for (const heal_schema_key *c = k->children; c->name; c++)
+                        if (c->required && !json_object_get(e, c->name)) {
+                                _cleanup_free_ char *pc = join_path(p, c->name);
+                                return pc ? fail(ret_msg, pc, NULL, "missing") : -ENOMEM;
+                        }
+        }
+        return 0;
+}
+
 static int validate_map(const heal_schema_key *k, json_t *v, const char *path, char **ret_msg) {
         const char *key;
         json_t *e;
@@ -308,6 +414,16 @@ static int validate_value(const heal_schema_key *k, json_t *v, const char *path,
                 return validate_object(k->children, v, path, ret_msg);
         case HEAL_SCHEMA_MAP:
                 return validate_map(k, v, path, ret_msg);
+        case HEAL_SCHEMA_BOOL:
+                return json_is_boolean(v) ? 0 : fail(ret_msg, path, v, "expected true or false");
+        case HEAL_SCHEMA_STRING:
+                if (json_is_string(v) && json_string_length(v) > 0)
+                        return 0;
+                return fail(ret_msg, path, v, "expected a non-empty string");
+        case HEAL_SCHEMA_ENUMS:
+                return validate_enums(k, v, path, ret_msg);
+        case HEAL_SCHEMA_ARRAY:
+                return validate_array(k, v, path, ret_msg);
         }
         return -EINVAL;
 }
@@ -370,6 +486,26 @@ static int set_default(json_t *obj, const heal_schema_key *k) {
         return json_object_set_new(obj, k->name, d) < 0 ? -ENOMEM : 0;
 }
 
+static int apply_defaults(const heal_schema_key *keys, json_t *obj, const char *path, char **ret_error);
+
+/* Each element of an array of objects gets its children's defaults. */
+static int apply_array_defaults(const heal_schema_key *k, json_t *v, const char *path, char **ret_error) {
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(v, i, e) {
+                _cleanup_free_ char *p = NULL;
+                int r;
+
+                if (asprintf(&p, "%s%s%s[%zu]", path, *path ? "." : "", k->name, i) < 0)
+                        return -ENOMEM;
+                r = apply_defaults(k->children, e, p, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int apply_defaults(const heal_schema_key *keys, json_t *obj, const char *path, char **ret_error) {
         for (const heal_schema_key *k = keys; k->name; k++) {
                 json_t *v = json_object_get(obj, k->name);
@@ -387,8 +523,18 @@ static int apply_defaults(const heal_schema_key *keys, json_t *obj, const char *
                         if (!v || json_object_set_new(obj, k->name, v) < 0)
                                 return -ENOMEM;
                 }
-                if (!v && k->def)
+                if (!v && k->def) {
                         r = set_default(obj, k);
+                        if (r < 0)
+                                return r;
+                        v = json_object_get(obj, k->name);
+                        if (k->type != HEAL_SCHEMA_ARRAY)
+                                continue;
+                }
+                if (!v)
+                        continue;
+                if (k->type == HEAL_SCHEMA_ARRAY)
+                        r = apply_array_defaults(k, v, path, ret_error);
                 else if (k->type == HEAL_SCHEMA_OBJECT) {
                         _cleanup_free_ char *p = join_path(path, k->name);
                         r = p ? apply_defaults(k->children, v, p, ret_error) : -ENOMEM;
@@ -430,6 +576,14 @@ static const char *type_name(const heal_schema_key *k) {
         case HEAL_SCHEMA_OBJECT:
         case HEAL_SCHEMA_MAP:
                 return "object";
+        case HEAL_SCHEMA_BOOL:
+                return "boolean";
+        case HEAL_SCHEMA_STRING:
+                return "string";
+        case HEAL_SCHEMA_ENUMS:
+                return "enums";
+        case HEAL_SCHEMA_ARRAY:
+                return "array";
         }
         return "?";
 }
@@ -452,16 +606,23 @@ static void list_keys(FILE *f, const heal_schema_key *keys, const char *path, bo
                                 list_keys(f, k->children, star, verbose);
                         continue;
                 }
-                if (!verbose) {
+                if (!verbose)
                         fprintf(f, "%s\n", p);
-                        continue;
+                else {
+                        fprintf(f, "%s\t%s", p, type_name(k));
+                        if (k->type == HEAL_SCHEMA_INT)
+                                fprintf(f, " %" PRId64 "..%" PRId64, k->min, k->max);
+                        for (const char *const *i = k->values; i && *i; i++)
+                                fprintf(f, "%s%s", i == k->values ? " " : "|", *i);
+                        fprintf(f, "\t%s\t%s\n", k->def ?: "(required)", k->doc);
                 }
-                fprintf(f, "%s\t%s", p, type_name(k));
-                if (k->type == HEAL_SCHEMA_INT)
-                        fprintf(f, " %" PRId64 "..%" PRId64, k->min, k->max);
-                for (const char *const *i = k->values; i && *i; i++)
-                        fprintf(f, "%s%s", i == k->values ? " " : "|", *i);
-                fprintf(f, "\t%s\t%s\n", k->def ?: "(required)", k->doc);
+                /* An array of objects: the key itself, then its elements' keys as "KEY[].CHILD". */
+                if (k->type == HEAL_SCHEMA_ARRAY) {
+                        if (asprintf(&star, "%s[]", p) < 0)
+                                star = NULL;
+                        else
+                                list_keys(f, k->children, star, verbose);
+                }
         }
 }
 

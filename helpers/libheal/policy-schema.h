@@ -14,14 +14,19 @@ typedef enum heal_schema_type {
         HEAL_SCHEMA_GLOBS,   /* array of non-empty strings (fnmatch patterns) */
         HEAL_SCHEMA_OBJECT,  /* fixed keys: children[] */
         HEAL_SCHEMA_MAP,     /* free keys checked by key_valid(), each an object of children[] */
+        HEAL_SCHEMA_BOOL,    /* true or false */
+        HEAL_SCHEMA_STRING,  /* non-empty string */
+        HEAL_SCHEMA_ENUMS,   /* array of values[], each at most once */
+        HEAL_SCHEMA_ARRAY,   /* array of objects, each validated by children[] (required ones per element);
+                              * listed as "KEY" and "KEY[].CHILD"; element defaults are filled in */
 } heal_schema_type;
 
 typedef struct heal_schema_key {
         const char *name;
         heal_schema_type type;
         int64_t min, max;                        /* HEAL_SCHEMA_INT */
-        const char *const *values;               /* HEAL_SCHEMA_ENUM, NULL-terminated */
-        const struct heal_schema_key *children;  /* OBJECT and MAP, ended by a NULL name */
+        const char *const *values;               /* HEAL_SCHEMA_ENUM and ENUMS, NULL-terminated */
+        const struct heal_schema_key *children;  /* OBJECT, MAP and ARRAY, ended by a NULL name */
         bool (*key_valid)(const char *key);      /* MAP */
         const char *key_rule;                    /* MAP: what key_valid() wants, for messages */
         bool required;                           /* must be set by at least one file */

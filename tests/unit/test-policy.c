@@ -541,6 +541,77 @@ static void test_shipped_policy(void) {
         ASSERT_TRUE(!heal_class_targets(heal_policy_class(p, "worker-dead"), "heal-audit.service"));
 }
 
+/* Buffer @text must be refused with a message containing @want. */
+static void expect_invalid_text(const char *text, const char *want) {
+        heal_policy_buffer b = { .name = "t.json", .data = text, .size = strlen(text) };
+        _cleanup_(heal_policy_freep) heal_policy *p = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ASSERT_EQ(heal_policy_load_buffers(&b, 1, &p, &err), -EINVAL);
+        if (!err || !strstr(err, want))
+                fprintf(stderr, "error \"%s\" lacks \"%s\"\n", err ?: "(null)", want);
+        ASSERT_TRUE(err && strstr(err, want));
+}
+
+/* Arrays of objects (disk-reclaim's sources), booleans, strings and enum lists. */
+static void test_schema_array(void) {
+        _cleanup_(heal_policy_freep) heal_policy *p = load_text(
+                "{\"version\": 1, \"classes\": {\"d\": {\"include_loop\": true, \"sources\": ["
+                "{\"name\": \"a\", \"root\": \"/srv/a\", \"min_age_s\": 60, \"times\": [\"mtime\"]},"
+                "{\"name\": \"j\", \"journal_vacuum\": true, \"tier\": \"auto\"}]}, \"e\": {}}}");
+        const heal_class_policy *d = heal_policy_class(p, "d"), *e = heal_policy_class(p, "e");
+        json_t *src, *a, *j, *dflt;
+
+        ASSERT_TRUE(d && e);
+        ASSERT_TRUE(json_is_true(json_object_get(d->json, "include_loop")));
+        ASSERT_TRUE(json_is_false(json_object_get(e->json, "include_loop")));
+        src = json_object_get(d->json, "sources");
+        ASSERT_EQ(json_array_size(src), 2);
+        a = json_array_get(src, 0);
+        j = json_array_get(src, 1);
+        /* Given values stay, missing ones get the element defaults. */
+        ASSERT_STREQ(json_string_value(json_object_get(a, "root")), "/srv/a");
+        ASSERT_EQ(json_integer_value(json_object_get(a, "min_age_s")), 60);
+        ASSERT_EQ(json_array_size(json_object_get(a, "times")), 1);
+        ASSERT_STREQ(json_string_value(json_object_get(a, "tier")), "approve");
+        ASSERT_EQ(json_integer_value(json_object_get(a, "max_depth")), 0);
+        ASSERT_TRUE(json_is_false(json_object_get(a, "journal_vacuum")));
+        ASSERT_TRUE(json_is_true(json_object_get(j, "journal_vacuum")));
+        ASSERT_STREQ(json_string_value(json_object_get(j, "tier")), "auto");
+        ASSERT_TRUE(json_is_null(json_object_get(j, "root")));
+        ASSERT_EQ(json_array_size(json_object_get(j, "times")), 3);
+        /* A class that says nothing gets the default array, its elements filled in too. */
+        dflt = json_object_get(e->json, "sources");
+        ASSERT_TRUE(json_array_size(dflt) >= 5);
+        ASSERT_STREQ(json_string_value(json_object_get(json_array_get(dflt, 0), "root")), "/var/cache/apt/archives");
+        ASSERT_EQ(json_integer_value(json_object_get(json_array_get(dflt, 0), "max_depth")), 0);
+
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"root\": \"/x\"}]}}}",
+                            "t.json: classes.d.sources[0].name: missing");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"name\": \"a\"}, 3]}}}",
+                            "t.json: classes.d.sources[1]: expected an object, got 3");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": {\"name\": \"a\"}}}}",
+                            "t.json: classes.d.sources: expected an array of objects, got an object");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"name\": \"a\", \"rot\": 1}]}}}",
+                            "t.json: classes.d.sources[0].rot: unknown key");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"name\": \"a\", \"min_age_s\": -1}]}}}",
+                            "t.json: classes.d.sources[0].min_age_s: expected an integer in 0..315360000, got -1");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"name\": \"\"}]}}}",
+                            "t.json: classes.d.sources[0].name: expected a non-empty string, got \"\"");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"name\": \"a\", \"times\": [\"mtime\", \"mtime\"]}]}}}",
+                            "t.json: classes.d.sources[0].times[1]: repeated, got \"mtime\"");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"sources\": [{\"name\": \"a\", \"times\": [\"mtim\"]}]}}}",
+                            "t.json: classes.d.sources[0].times[0]: expected one of atime|mtime|ctime|btime, got \"mtim\"");
+        expect_invalid_text("{\"version\": 1, \"classes\": {\"d\": {\"include_loop\": 1}}}",
+                            "t.json: classes.d.include_loop: expected true or false, got 1");
+
+        /* The listing names the array and each element key. */
+        ASSERT_TRUE(strstr(heal_policy_schema_keys(), "\nclasses.*.sources\n"));
+        ASSERT_TRUE(strstr(heal_policy_schema_keys(), "\nclasses.*.sources[].name\n"));
+        ASSERT_TRUE(strstr(heal_policy_schema_describe(), "\nclasses.*.sources[].name\tstring\t(required)\t"));
+        ASSERT_TRUE(strstr(heal_policy_schema_describe(), "\nclasses.*.include_loop\tboolean\tfalse\t"));
+}
+
 int main(void) {
         test_mode_tier_strings();
         test_defaults();
@@ -558,5 +629,6 @@ int main(void) {
         test_targets();
         test_schema_keys();
         test_shipped_policy();
+        test_schema_array();
         return 0;
 }
