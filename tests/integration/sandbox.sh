@@ -26,6 +26,7 @@
 SB_RUN_DIR=${SB_RUN_DIR:-/run/heal-sandbox}
 SB_TMPFS_SIZE=${SB_TMPFS_SIZE:-2G}
 SB_BOOT_TIMEOUT=${SB_BOOT_TIMEOUT:-60}
+SB_WHAT=${SB_WHAT:-integration test} # what sandbox_require names when it skips
 SB_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # Units that the host has enabled but that a test container must not run: databases and monitors that
@@ -57,7 +58,7 @@ sandbox_require() {
                 why="systemd is not installed in / (it is what the sandbox boots)"
         fi
         if [ -n "$why" ]; then
-                echo "SKIP: integration test $why"
+                echo "SKIP: ${SB_WHAT:-integration test} $why"
                 exit 77
         fi
 }
