@@ -29,7 +29,6 @@ static int expect_char(const char **p, const char *end, char c) {
 int stuck_parse_stat(const char *text, size_t len, stuck_stat *ret) {
         const char *end = text + len, *p = text, *open, *close;
         uint64_t pid, state_ppid, flags, utime, stime, threads, start;
-        int r;
 
         /* "PID (COMM) S ...": comm is whatever lies between the first '(' and the LAST ')', since
          * the process chooses its own comm and may put spaces and parentheses in it. */
@@ -78,7 +77,6 @@ int stuck_parse_stat(const char *text, size_t len, stuck_stat *ret) {
         char *comm = strndup(open + 1, (size_t) (close - open - 1));
         if (!comm)
                 return -ENOMEM;
-        r = 0;
         *ret = (stuck_stat) {
                 .comm = comm,
                 .state = state,
@@ -89,7 +87,7 @@ int stuck_parse_stat(const char *text, size_t len, stuck_stat *ret) {
                 .n_threads = (long) threads,
                 .start_ticks = start,
         };
-        return r;
+        return 0;
 }
 
 /* "0.00".."100.00" into hundredths; the kernel prints exactly two decimals. */
@@ -121,7 +119,7 @@ int stuck_parse_pressure(const char *text, size_t len, stuck_psi *ret) {
         const char *end = text + len, *p = text;
         stuck_psi psi = { .known = true };
 
-        /* cpu.pressure of the root cgroup lacks nothing; "some" always comes first. */
+        /* "some" always comes first; the "full" line after it (absent for cpu on old kernels) is not needed. */
         if (expect_word(&p, end, "some avg10=") < 0 || parse_centi(&p, end, &psi.some_avg10) < 0 ||
             expect_word(&p, end, " avg60=") < 0 || parse_centi(&p, end, &psi.some_avg60) < 0 ||
             expect_word(&p, end, " avg300=") < 0 || parse_centi(&p, end, &psi.some_avg300) < 0 ||

@@ -42,6 +42,11 @@ void stuck_proc_sample_done(stuck_proc_sample *p) {
         *p = (stuck_proc_sample) {};
 }
 
+/* Split so that ticks * 10^6 cannot overflow for any real tick count. */
+static uint64_t ticks_to_usec(uint64_t ticks, uint64_t hz) {
+        return ticks / hz * 1000000u + ticks % hz * 1000000u / hz;
+}
+
 static void stat_done(stuck_stat *s) {
         free(s->comm);
         s->comm = NULL;
@@ -266,8 +271,7 @@ int stuck_proc_read_ctx(stuck_proc_ctx *c, pid_t pid, unsigned flags, stuck_proc
         p.kernel_thread = st.flags & PF_KTHREAD;
         p.n_threads = st.n_threads > 0 ? (unsigned) st.n_threads : 0;
         p.start_ticks = st.start_ticks;
-        uint64_t ticks = st.utime_ticks + st.stime_ticks;
-        p.cpu_usec = ticks / (uint64_t) c->clk_tck * 1000000u + ticks % (uint64_t) c->clk_tck * 1000000u / (uint64_t) c->clk_tck;
+        p.cpu_usec = ticks_to_usec(st.utime_ticks + st.stime_ticks, (uint64_t) c->clk_tck);
         if (p.state == 'D') {
                 first_d = pid;
                 p.n_d_threads = 1;

@@ -99,7 +99,7 @@ typedef struct stuck_proc_sample {
         pid_t pid;
         pid_t ppid;
         char *comm;             /* from /proc/PID/stat, may hold spaces and ')' */
-        char state;             /* the worst of its threads' states when threads were read: 'D' wins */
+        char state;             /* 'D' when any of its threads is in D, else the leader's state */
         bool kernel_thread;     /* PF_KTHREAD */
         unsigned n_threads;
         uint64_t start_ticks;   /* starttime: (pid, start_ticks) names one process across samples */
@@ -162,7 +162,7 @@ typedef struct stuck_unit_sample {
         uint64_t monotonic_usec; /* CLOCK_MONOTONIC when taken: suspend does not count as no progress */
         stuck_cgroup_sample cgroup;
 
-        /* Why the scan descended into /proc, a STUCK_DESCEND_* value; 0 when it did not, and then
+        /* Why the scan descended into /proc, STUCK_DESCEND_* bits; 0 when it did not, and then
          * everything below is empty and means "not looked at", not "none". */
         unsigned descended;
         stuck_proc_sample *procs;
@@ -200,7 +200,12 @@ enum {
  * Zombies are not in cgroup.procs; they are found as children of the unit's processes: read for
  * every process with STUCK_SCAN_ZOMBIES, else only when pids.current exceeds the live threads
  * counted (then zombies_known is true either way). Without pids.current and without the flag,
- * zombies_known stays false.
+ * zombies_known stays false: on hybrid hosts (this one, and the nspawn sandbox on it) pids is a v1
+ * controller that systemd inside a container does not get, so pass STUCK_SCAN_ZOMBIES there when
+ * zombies matter (it roughly doubles the cost of a descent, not of a counters-only scan).
+ *
+ * A process that exits between the listing and the read is counted in n_vanished, not an error; a
+ * pid reused by a process of another cgroup in that window is not detected.
  *
  * Return: 0; -ENOENT when the cgroup vanished; other -errno.
  */
