@@ -60,34 +60,56 @@ static int open_file(int dfd, const char *name) {
         return fd;
 }
 
-static reclaim_outcome delete_one(const reclaim_plan_source *ps, const walk_root *root,
-                                  reclaim_file *f) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        const char *slash = strrchr(f->relpath, '/');
-        const char *name = slash ? slash + 1 : f->relpath;
-        size_t dir_len = slash ? (size_t) (slash - f->relpath) : 0;
+/* The parent directory of the files being removed, opened once per directory
+ * from the root, component by component (walk_open_dir()). Holding its fd
+ * for the files that follow is as safe as re-opening it: an fd names the
+ * directory inode, so a later swap of a path component for a symlink cannot
+ * redirect it, and each file is still matched by dev and inode. */
+typedef struct parent {
+        const char *dir;        /* points into the relpath of the file that opened it */
+        size_t len;
+        int fd;                 /* >= 0, or the -errno walk_open_dir() returned */
+        ino_t ino;
+        bool valid;
+} parent;
+
+static void parent_done(parent *d) {
+        if (d->fd >= 0)
+                closep(&d->fd);
+        d->valid = false;
+}
+
+static void parent_get(parent *d, const walk_root *root, const char *relpath, size_t len) {
+        if (d->valid && d->len == len && memcmp(d->dir, relpath, len) == 0)
+                return;
+        parent_done(d);
+        *d = (parent) { .dir = relpath, .len = len, .valid = true };
+        d->fd = walk_open_dir(root, relpath, len, &d->ino);
+}
+
+static reclaim_outcome delete_one(const reclaim_plan_source *ps, const parent *d, reclaim_file *f,
+                                  const char *name) {
+        _cleanup_close_ int fd = -EBADF;
         struct statx stx;
         reclaim_outcome o;
-        ino_t dir_ino;
 
-        dfd = walk_open_dir(root, f->relpath, dir_len, &dir_ino);
-        if (dfd == -ENOENT)
+        if (d->fd == -ENOENT)
                 return RECLAIM_SKIP_GONE;
-        if (dfd == -ENOTDIR || dfd == -EXDEV || dfd == -EINVAL)
+        if (d->fd == -ENOTDIR || d->fd == -EXDEV || d->fd == -EINVAL)
                 return RECLAIM_SKIP_PATH;
-        if (dfd < 0)
-                return fail_errno(f, -dfd);
-        if (dir_ino != f->dir_ino)
+        if (d->fd < 0)
+                return fail_errno(f, -d->fd);
+        if (d->ino != f->dir_ino)
                 return RECLAIM_SKIP_PATH;
 
         /* Check the type before opening: opening a device or FIFO can have effects. */
-        if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, WALK_STATX_MASK, &stx) < 0)
+        if (statx(d->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, WALK_STATX_MASK, &stx) < 0)
                 return errno == ENOENT ? RECLAIM_SKIP_GONE : fail_errno(f, errno);
         o = recheck(ps, f, &stx);
         if (o != RECLAIM_DELETED)
                 return o;
 
-        fd = open_file(dfd, name);
+        fd = open_file(d->fd, name);
         if (fd < 0)
                 return errno == ENOENT ? RECLAIM_SKIP_GONE
                        : errno == ELOOP ? RECLAIM_SKIP_CHANGED
@@ -104,9 +126,14 @@ static reclaim_outcome delete_one(const reclaim_plan_source *ps, const walk_root
 
         /* The name could still be renamed over between the check and here; that
          * takes write access to this directory, which could unlink it anyway. */
-        if (unlinkat(dfd, name, 0) < 0)
+        if (unlinkat(d->fd, name, 0) < 0)
                 return errno == ENOENT ? RECLAIM_SKIP_GONE : fail_errno(f, errno);
         return RECLAIM_DELETED;
+}
+
+static size_t dir_len_of(const char *relpath) {
+        const char *slash = strrchr(relpath, '/');
+        return slash ? (size_t) (slash - relpath) : 0;
 }
 
 /* ---- directories emptied by the run ------------------------------------------ */
@@ -234,26 +261,54 @@ static void account(reclaim_result *res, const reclaim_file *f) {
         }
 }
 
+/* Execution order: by source, then by directory (one parent open per
+ * directory), oldest first within a directory. The set is the plan's. */
+static int cmp_order(const void *a, const void *b, void *userdata) {
+        const reclaim_plan *p = userdata;
+        size_t i = *(const size_t *) a, j = *(const size_t *) b;
+        const reclaim_file *x = &p->files[i], *y = &p->files[j];
+
+        if (x->source != y->source)
+                return x->source < y->source ? -1 : 1;
+        size_t lx = dir_len_of(x->relpath), ly = dir_len_of(y->relpath);
+        int c = memcmp(x->relpath, y->relpath, lx < ly ? lx : ly);
+        if (c != 0)
+                return c;
+        if (lx != ly)
+                return lx < ly ? -1 : 1;
+        return i < j ? -1 : i > j ? 1 : 0;
+}
+
 int reclaim_plan_execute(reclaim_plan *p, int (*ping)(void *ud), void *ud, reclaim_result *ret) {
+        _cleanup_free_ size_t *order = NULL;
         reclaim_result res = {};
         walk_root root = { .fd = -EBADF };
+        parent dir = { .fd = -EBADF };
         uint32_t current = UINT32_MAX;
         int r = 0;
 
+        order = calloc(p->n_files ? p->n_files : 1, sizeof(size_t));
         res.sources = calloc(p->n_sources ? p->n_sources : 1, sizeof(reclaim_source_result));
-        if (!res.sources)
+        if (!order || !res.sources) {
+                free(res.sources);
                 return -ENOMEM;
+        }
         res.n_sources = p->n_sources;
+        for (size_t i = 0; i < p->n_files; i++)
+                order[i] = i;
+        if (p->n_files > 1)
+                qsort_r(order, p->n_files, sizeof(size_t), cmp_order, p);
 
-        for (size_t i = 0; i < p->n_files; i++) {
-                reclaim_file *f = &p->files[i];
+        for (size_t k = 0; k < p->n_files; k++) {
+                reclaim_file *f = &p->files[order[k]];
 
-                if (ping && i > 0 && i % PING_EVERY == 0) {
+                if (ping && k > 0 && k % PING_EVERY == 0) {
                         r = ping(ud);
                         if (r < 0)
                                 break;
                 }
                 if (f->source != current) {
+                        parent_done(&dir);
                         if (current != UINT32_MAX) {
                                 r = remove_emptied_dirs(p, current, &root, &res.dirs_removed);
                                 if (r < 0)
@@ -266,10 +321,13 @@ int reclaim_plan_execute(reclaim_plan *p, int (*ping)(void *ud), void *ud, recla
                                 break;
                         current = f->source;
                 }
+                size_t len = dir_len_of(f->relpath);
+                parent_get(&dir, &root, f->relpath, len);
                 f->error = 0;
-                f->outcome = delete_one(&p->sources[f->source], &root, f);
+                f->outcome = delete_one(&p->sources[f->source], &dir, f, f->relpath + (len ? len + 1 : 0));
                 account(&res, f);
         }
+        parent_done(&dir);
         if (r >= 0 && current != UINT32_MAX)
                 r = remove_emptied_dirs(p, current, &root, &res.dirs_removed);
         walk_root_done(&root);

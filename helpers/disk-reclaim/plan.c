@@ -238,31 +238,48 @@ static bool plan_done(const reclaim_plan *p) {
         return p->need_bytes != UINT64_MAX && p->planned_bytes >= p->need_bytes;
 }
 
-/* Move the selected files, oldest first, into the plan until the target or a cap. */
+/* Move the selected files, oldest first, into the plan until the target or a
+ * cap. The first source hands its heap array over, so the plan never holds
+ * two copies of a large selection. */
 static int plan_take(reclaim_plan *p, selector *s) {
+        bool in_place = p->n_files == 0;
+        reclaim_file *src;
         size_t taken = 0;
 
-        qsort(s->heap, s->n, sizeof(reclaim_file), cmp_files);
+        if (s->n > 1)
+                qsort(s->heap, s->n, sizeof(reclaim_file), cmp_files);
 
-        reclaim_file *files = reallocarray(p->files, p->n_files + s->n + 1, sizeof(reclaim_file));
-        if (!files)
-                return -ENOMEM;
-        p->files = files;
+        if (in_place) {
+                free(p->files);
+                p->files = src = TAKE_PTR(s->heap);
+                s->cap = 0;
+        } else {
+                reclaim_file *files = reallocarray(p->files, p->n_files + s->n + 1, sizeof(reclaim_file));
+                if (!files)
+                        return -ENOMEM;
+                p->files = files;
+                src = s->heap;
+        }
 
         for (; taken < s->n; taken++) {
-                reclaim_file *f = &s->heap[taken];
+                reclaim_file *f = &src[taken];
                 if (plan_done(p))
                         break;
                 if (p->n_files >= p->max_files || f->size > p->max_bytes - p->planned_bytes)
                         break;
-                p->files[p->n_files++] = *f;
-                f->relpath = NULL;
+                if (!in_place) {
+                        p->files[p->n_files] = *f;
+                        f->relpath = NULL;
+                }
+                p->n_files++;
                 p->planned_bytes += f->size;
                 s->ps->planned_files++;
                 s->ps->planned_bytes += f->size;
         }
-        for (size_t i = taken; i < s->n; i++)
-                free(s->heap[i].relpath);
+        for (size_t i = taken; i < s->n; i++) {
+                free(src[i].relpath);
+                src[i].relpath = NULL;
+        }
         s->n = 0;
 
         /* An eligible file left out while the target is still open: a cap did it. */
