@@ -19,7 +19,7 @@ journal_has() { sb_journal "${@:2}" -o cat | grep -qxF -- "$1"; }
 unit_prop_is() { [ "$(sb_exec systemctl show -P "$2" -- "$1")" = "$3" ]; }
 
 sandbox_up "$build_dir"
-echo "booted in ${SB_BOOT_MS} ms ($SB_STATE)"
+echo "up in ${SB_UP_MS} ms, of which boot ${SB_BOOT_MS} ms ($SB_STATE)"
 
 step "systemd is PID 1 of a container"
 [ "$(sb_exec cat /proc/1/comm)" = systemd ] || fail "PID 1 in the sandbox is $(sb_exec cat /proc/1/comm)"
