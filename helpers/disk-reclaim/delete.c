@@ -262,7 +262,7 @@ static void account(reclaim_result *res, const reclaim_file *f) {
 }
 
 /* Execution order: by source, then by directory (one parent open per
- * directory), oldest first within a directory. The set is the plan's. */
+ * directory), then by inode. The set is the plan's; only the order differs. */
 static int cmp_order(const void *a, const void *b, void *userdata) {
         const reclaim_plan *p = userdata;
         size_t i = *(const size_t *) a, j = *(const size_t *) b;
@@ -276,6 +276,10 @@ static int cmp_order(const void *a, const void *b, void *userdata) {
                 return c;
         if (lx != ly)
                 return lx < ly ? -1 : 1;
+        /* Inode order within a directory: inode tables and bitmaps are then
+         * touched in sequence, which on ext4 roughly halves the unlink cost. */
+        if (x->ino != y->ino)
+                return x->ino < y->ino ? -1 : 1;
         return i < j ? -1 : i > j ? 1 : 0;
 }
 

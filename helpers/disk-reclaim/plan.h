@@ -166,10 +166,13 @@ int reclaim_plan_build_ping(const reclaim_source *sources, size_t n, uint64_t ne
  * @ud: passed to @ping.
  * @ret: per-source freed bytes/files and skip counts (reclaim_result_done()).
  *
- * For each file: the source root is re-opened and checked (same dev, inode,
- * mount id), the parent is re-opened component by component with O_NOFOLLOW
- * (same dev and mount id, parent inode as walked), the file is re-checked
- * (regular, same dev/inode, one link, no sticky bit, still old enough),
+ * The set removed is the plan's; the order is by source, then by directory,
+ * then by inode (fewer opens, better locality). Each source root is re-opened
+ * and checked (same dev, inode, mount id); each parent directory is re-opened
+ * once, component by component from the root fd with O_NOFOLLOW (same dev and
+ * mount id, parent inode as walked) and held for its files; each file is re-checked
+ * (regular, same dev/inode, one link, no sticky bit, still old enough and
+ * its newest selected stamp unchanged since the walk),
  * opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK(|O_NOATIME), flock(LOCK_EX|LOCK_NB)ed,
  * and unlinked while the lock is held. Anything that changed is skipped with
  * a reason. Directories emptied by this run are removed afterwards (never a
