@@ -155,6 +155,8 @@ int heal_breaker_admit_ns(heal_state *s, const char *ns, const char *key, const 
         if (r < 0)
                 return r;
 
+        /* A closed breaker admits without writing: only a trial claim or a
+         * restarted cooldown changes the record. */
         admitted = breaker_decide(&b, spec, now_usec, &dirty);
         if (dirty) {
                 /* The trial claim must be on disk before we hand it out. */
@@ -173,6 +175,11 @@ int heal_breaker_admit(heal_state *s, const char *key, const heal_breaker_spec *
         return heal_breaker_admit_ns(s, HEAL_BREAKER_NS, key, spec, now_usec, ret_state);
 }
 
+static bool breaker_equal(const breaker *a, const breaker *b) {
+        return a->state == b->state && a->failures == b->failures && a->opened_usec == b->opened_usec &&
+               a->trial_usec == b->trial_usec;
+}
+
 static void breaker_open(breaker *b, uint64_t now_usec) {
         b->state = HEAL_BREAKER_OPEN;
         b->opened_usec = now_usec;
@@ -182,7 +189,7 @@ static void breaker_open(breaker *b, uint64_t now_usec) {
 int heal_breaker_record_ns(heal_state *s, const char *ns, const char *key, const heal_breaker_spec *spec,
                            bool success, uint64_t now_usec, heal_breaker_state *ret_state) {
         _cleanup_close_ int lock_fd = -EBADF;
-        breaker b;
+        breaker b, old;
         int r, changed = 0;
 
         r = args_validate(ns, key, spec, now_usec);
@@ -196,9 +203,8 @@ int heal_breaker_record_ns(heal_state *s, const char *ns, const char *key, const
         if (r < 0)
                 return r;
 
+        old = b;
         if (success) {
-                if (b.state == HEAL_BREAKER_CLOSED && b.failures == 0)
-                        goto done; /* nothing to remember */
                 changed = b.state != HEAL_BREAKER_CLOSED;
                 b = (breaker) { .state = HEAL_BREAKER_CLOSED };
         } else {
@@ -211,10 +217,14 @@ int heal_breaker_record_ns(heal_state *s, const char *ns, const char *key, const
                 }
         }
 
-        r = breaker_store(s, ns, key, &b);
-        if (r < 0)
-                return r;
-done:
+        /* Nothing to remember (a success on a closed breaker without
+         * failures, a failure count already at its cap): no write, no sync. */
+        if (!breaker_equal(&old, &b)) {
+                r = breaker_store(s, ns, key, &b);
+                if (r < 0)
+                        return r;
+        }
+
         if (ret_state)
                 *ret_state = b.state;
         return changed;

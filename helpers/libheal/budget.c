@@ -119,13 +119,16 @@ static int bucket_load(heal_state *s, const char *ns, const heal_budget_req *req
         return 0;
 }
 
-static int bucket_store(heal_state *s, const char *ns, const heal_budget_req *req, const heal_bucket *b) {
-        _cleanup_json_ json_t *data = NULL;
-
-        /* actions/per_s are informational (healctl status, metrics). */
-        data = json_pack("{s:I, s:I, s:I, s:I, s:I}", "level", (json_int_t) b->level, "stamp_usec",
+/* actions/per_s are informational (healctl status, metrics). */
+static json_t *bucket_json(const heal_budget_req *req, const heal_bucket *b) {
+        return json_pack("{s:I, s:I, s:I, s:I, s:I}", "level", (json_int_t) b->level, "stamp_usec",
                          (json_int_t) b->stamp_usec, "rem", (json_int_t) b->rem, "actions",
                          (json_int_t) req->spec.actions, "per_s", (json_int_t) req->spec.per_s);
+}
+
+static int bucket_store(heal_state *s, const char *ns, const heal_budget_req *req, const heal_bucket *b) {
+        _cleanup_json_ json_t *data = bucket_json(req, b);
+
         if (!data)
                 return -ENOMEM;
         return heal_state_write(s, ns, req->key, data);
@@ -180,6 +183,7 @@ int heal_budget_take(heal_state *s, const char *ns, const heal_budget_req *reqs,
                      uint64_t now_usec, size_t *ret_exhausted) {
         _cleanup_(lockset_release) lockset locks = {};
         _cleanup_free_ take_slot *slots = NULL;
+        _cleanup_free_ heal_state_entry *entries = NULL;
         int r;
 
         r = reqs_validate(ns, reqs, n, now_usec);
@@ -218,16 +222,27 @@ int heal_budget_take(heal_state *s, const char *ns, const heal_budget_req *reqs,
                         return 0;
                 }
 
-        /* Each write is fsynced before the next: once we return >0 every
-         * token is on disk. A failure part-way leaves earlier buckets spent,
-         * which errs on the side of acting less. */
+        /* One group write: every bucket's data is synced, then the renames,
+         * then the dir once, so once we return >0 every token is on disk.
+         * A failure part-way leaves earlier buckets spent, which errs on
+         * the side of acting less. */
+        entries = calloc(n, sizeof(heal_state_entry));
+        if (!entries)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 slots[i].bucket.level -= HEAL_TOKEN;
-                r = bucket_store(s, ns, &reqs[i], &slots[i].bucket);
-                if (r < 0)
-                        return r;
+                entries[i] = (heal_state_entry) { .key = reqs[i].key,
+                                                  .data = bucket_json(&reqs[i], &slots[i].bucket) };
+                if (!entries[i].data) {
+                        r = -ENOMEM;
+                        break;
+                }
         }
-        return 1;
+        if (r >= 0)
+                r = heal_state_write_many(s, ns, entries, n);
+        for (size_t i = 0; i < n; i++)
+                json_decref(entries[i].data);
+        return r < 0 ? r : 1;
 }
 
 int heal_budget_peek(heal_state *s, const char *ns, const heal_budget_req *req, uint64_t now_usec,

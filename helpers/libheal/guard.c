@@ -402,6 +402,8 @@ static void record_run(guard_run *run) {
                 (void) heal_metrics_heartbeat(run->g->state, run->a->healer, guard_now(run));
         if (!run->g->defer_metrics_write)
                 (void) heal_metrics_write(run->g->state, NULL);
+        /* Expired idempotency records go, at most once a minute (a small read otherwise). */
+        (void) heal_idem_gc_maybe(run->g->state, guard_now(run));
 }
 
 int heal_guard_run(heal_guard *g, const heal_action *a, heal_outcome *ret_outcome) {

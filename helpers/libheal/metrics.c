@@ -72,7 +72,9 @@ int heal_metrics_count(heal_state *s, const char *class, heal_event ev) {
         if (json_object_set_new(per_class, event, json_integer(n + 1)) < 0)
                 return -ENOMEM;
 
-        return heal_state_write(s, METRICS_NS, COUNTERS_KEY, data);
+        /* A count lost in a crash is harmless (and a damaged record reads as
+         * empty, see metrics_read()): not worth a sync on every event. */
+        return heal_state_write_flags(s, METRICS_NS, COUNTERS_KEY, data, HEAL_STATE_WRITE_NOSYNC);
 }
 
 int heal_metrics_heartbeat(heal_state *s, const char *healer, uint64_t now_usec) {
@@ -92,7 +94,7 @@ int heal_metrics_heartbeat(heal_state *s, const char *healer, uint64_t now_usec)
         if (json_object_set_new(data, healer, json_integer((json_int_t) now_usec)) < 0)
                 return -ENOMEM;
 
-        return heal_state_write(s, METRICS_NS, HEARTBEATS_KEY, data);
+        return heal_state_write_flags(s, METRICS_NS, HEARTBEATS_KEY, data, HEAL_STATE_WRITE_NOSYNC);
 }
 
 /* The sample lines of one metric family, sorted before output so the file is
@@ -237,31 +239,12 @@ static int heartbeat_samples(heal_state *s, samples *l) {
         return 0;
 }
 
-/* Calls @fn for every readable record of @ns; records that vanished or are
- * corrupt are left out (the guards report those, metrics are best effort). */
-static int foreach_record(heal_state *s, const char *ns, int (*fn)(const char *key, json_t *data, samples *l),
-                          samples *l) {
-        _cleanup_strv_free_ char **keys = NULL;
-        int r;
-
-        r = heal_state_list(s, ns, &keys);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        for (char **k = keys; k && *k; k++) {
-                _cleanup_json_ json_t *data = NULL;
-
-                r = heal_state_read(s, ns, *k, &data);
-                if (r == -ENOENT || r == -EBADMSG)
-                        continue;
-                if (r < 0)
-                        return r;
-                r = fn(*k, data, l);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+/* Calls @fn for every readable record of @ns, each read once; records that
+ * vanished or are corrupt are left out (the guards report those, metrics
+ * are best effort). */
+static int foreach_record(heal_state *s, const char *ns, heal_state_foreach_fn fn, samples *l) {
+        int r = heal_state_foreach(s, ns, fn, l);
+        return r == -ENOENT ? 0 : r;
 }
 
 /* Only the record's "state" string is read, so metrics do not depend on the
@@ -271,8 +254,9 @@ static bool breaker_is_open(const json_t *state) {
 }
 
 /* Breaker keys are "class/target"; the target may itself hold slashes (/var). */
-static int breaker_sample(const char *key, json_t *data, samples *l) {
+static int breaker_sample(const char *key, json_t *data, void *userdata) {
         _cleanup_free_ char *class = NULL, *c = NULL, *t = NULL;
+        samples *l = userdata;
         const char *slash = strchr(key, '/');
         const char *target = slash ? slash + 1 : "";
 
@@ -287,8 +271,9 @@ static int breaker_sample(const char *key, json_t *data, samples *l) {
                             breaker_is_open(json_object_get(data, "state")) ? 1 : 0);
 }
 
-static int budget_sample(const char *key, json_t *data, samples *l) {
+static int budget_sample(const char *key, json_t *data, void *userdata) {
         _cleanup_free_ char *b = NULL;
+        samples *l = userdata;
         json_t *level = json_object_get(data, "level");
         json_int_t v = json_integer_value(level);
 
@@ -352,9 +337,10 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 int heal_metrics_write(heal_state *s, const char *dir) {
-        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
         _cleanup_free_ char *text = NULL, *tmp = NULL, *final = NULL;
-        size_t size;
+        size_t size = 0;
         int r;
 
         if (!s)
@@ -362,9 +348,10 @@ int heal_metrics_write(heal_state *s, const char *dir) {
         if (!dir)
                 dir = heal_path_metrics_dir();
 
-        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
+        if (stat(dir, &st) < 0)
                 return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
 
         r = metrics_render(s, &text, &size);
         if (r < 0)
@@ -378,10 +365,11 @@ int heal_metrics_write(heal_state *s, const char *dir) {
         if (fd < 0)
                 return -errno;
 
+        /* No sync: node-exporter reads it from the page cache, and after a
+         * crash the next run rewrites it from the state dir (a file lost or
+         * cut short by a power loss only hides the metrics until then). */
         r = write_all(fd, text, size);
         if (r >= 0 && fchmod(fd, 0644) < 0)
-                r = -errno;
-        if (r >= 0 && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && rename(tmp, final) < 0)
                 r = -errno;
@@ -389,6 +377,5 @@ int heal_metrics_write(heal_state *s, const char *dir) {
                 (void) unlink(tmp);
                 return r;
         }
-        (void) fsync(dir_fd);
         return 0;
 }

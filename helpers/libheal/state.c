@@ -323,7 +323,7 @@ static int record_load(int ns_fd, const char *name, const char *key, json_t **re
                 return -errno;
 
         _cleanup_free_ char *buf = NULL;
-        size_t len;
+        size_t len = 0;
         int r = read_all(fd, &buf, &len);
         if (r < 0)
                 return r;
@@ -358,15 +358,18 @@ static int temp_create(int dir_fd, char name[static sizeof(TEMP_PREFIX) + 16]) {
         return -EEXIST;
 }
 
-/* Two fsyncs per write (the file, then the dir); that is the whole cost of a write. */
-static int atomic_replace(int dir_fd, const char *name, const char *buf, size_t len) {
+/* Durable unless NOSYNC: the data is on disk (fdatasync) before the rename,
+ * so a rename that survives a crash never points at a torn file; then the
+ * dir, so the rename itself survives. Two syncs; that is the whole cost. */
+static int atomic_replace(int dir_fd, const char *name, const char *buf, size_t len, unsigned flags) {
+        bool sync = !(flags & HEAL_STATE_WRITE_NOSYNC);
         char tmp[sizeof(TEMP_PREFIX) + 16];
         _cleanup_close_ int fd = temp_create(dir_fd, tmp);
         if (fd < 0)
                 return fd;
 
         int r = write_all(fd, buf, len);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fdatasync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = -errno;
@@ -374,9 +377,92 @@ static int atomic_replace(int dir_fd, const char *name, const char *buf, size_t 
                 (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
-        if (fsync(dir_fd) < 0)
+        if (sync && fsync(dir_fd) < 0)
                 return -errno;
         return 0;
+}
+
+/* One record of a group write, between its temp file and its rename. */
+typedef struct pending_file {
+        char *name;
+        int fd;
+        char tmp[sizeof(TEMP_PREFIX) + 16];
+} pending_file;
+
+static void pending_files_free(pending_file *p, size_t n, int dir_fd) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                /* Still open means not renamed: the temp file goes. */
+                if (p[i].fd >= 0) {
+                        (void) unlinkat(dir_fd, p[i].tmp, 0);
+                        closep(&p[i].fd);
+                }
+                free(p[i].name);
+        }
+        free(p);
+}
+
+static int pending_file_prepare(int dir_fd, const heal_state_entry *e, pending_file *p) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!json_is_object(e->data))
+                return -EINVAL;
+        r = record_name(e->key, &p->name);
+        if (r < 0)
+                return r;
+        r = record_format(e->key, e->data, &text, &len);
+        if (r < 0)
+                return r;
+        r = temp_create(dir_fd, p->tmp);
+        if (r < 0)
+                return r;
+        p->fd = r;
+        return write_all(p->fd, text, len);
+}
+
+static bool names_unique(const pending_file *p, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(p[i].name, p[j].name) == 0)
+                                return false;
+        return true;
+}
+
+/* Every temp file is written and synced before the first rename, and the
+ * dir is synced once after the last: 1 + n syncs instead of 2n. */
+static int group_replace(int dir_fd, const heal_state_entry *entries, size_t n) {
+        pending_file *p = calloc(n, sizeof(*p));
+        size_t made = 0;
+        int r = 0;
+
+        if (!p)
+                return -ENOMEM;
+        for (; r >= 0 && made < n; made++) {
+                p[made].fd = -EBADF;
+                r = pending_file_prepare(dir_fd, &entries[made], &p[made]);
+        }
+        if (r >= 0 && !names_unique(p, n))
+                r = -EINVAL;
+        /* Start writeback of all before waiting on any, so one journal
+         * commit can carry them together. */
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                (void) sync_file_range(p[i].fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (fdatasync(p[i].fd) < 0)
+                        r = -errno;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (renameat(dir_fd, p[i].tmp, dir_fd, p[i].name) < 0)
+                        r = -errno;
+                else
+                        closep(&p[i].fd);
+        }
+        pending_files_free(p, made, dir_fd);
+        if (r < 0)
+                return r;
+        return fsync(dir_fd) < 0 ? -errno : 0;
 }
 
 /* ---- stale temp files ----------------------------------------------------- */
@@ -492,8 +578,8 @@ int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret
         return 0;
 }
 
-int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *data) {
-        if (!json_is_object(data))
+int heal_state_write_flags(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags) {
+        if (!json_is_object(data) || (flags & ~(unsigned) HEAL_STATE_WRITE_NOSYNC))
                 return -EINVAL;
         _cleanup_free_ char *name = NULL;
         int r = record_name(key, &name);
@@ -504,14 +590,29 @@ int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *dat
                 return ns_fd;
 
         _cleanup_free_ char *text = NULL;
-        size_t len;
+        size_t len = 0;
         r = record_format(key, data, &text, &len);
         if (r < 0)
                 return r;
-        return atomic_replace(ns_fd, name, text, len);
+        return atomic_replace(ns_fd, name, text, len, flags);
 }
 
-int heal_state_remove(heal_state *s, const char *ns, const char *key) {
+int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *data) {
+        return heal_state_write_flags(s, ns, key, data, 0);
+}
+
+int heal_state_write_many(heal_state *s, const char *ns, const heal_state_entry *entries, size_t n) {
+        if (!entries || n == 0)
+                return -EINVAL;
+        _cleanup_close_ int ns_fd = ns_open(s, ns, true);
+        if (ns_fd < 0)
+                return ns_fd;
+        return group_replace(ns_fd, entries, n);
+}
+
+int heal_state_remove_flags(heal_state *s, const char *ns, const char *key, unsigned flags) {
+        if (flags & ~(unsigned) HEAL_STATE_WRITE_NOSYNC)
+                return -EINVAL;
         _cleanup_free_ char *name = NULL;
         int r = record_name(key, &name);
         if (r < 0)
@@ -524,9 +625,13 @@ int heal_state_remove(heal_state *s, const char *ns, const char *key) {
 
         if (unlinkat(ns_fd, name, 0) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        if (fsync(ns_fd) < 0)
+        if (!(flags & HEAL_STATE_WRITE_NOSYNC) && fsync(ns_fd) < 0)
                 return -errno;
         return 0;
+}
+
+int heal_state_remove(heal_state *s, const char *ns, const char *key) {
+        return heal_state_remove_flags(s, ns, key, 0);
 }
 
 static int strv_push(char ***l, size_t *n, char *s) {
@@ -626,30 +731,74 @@ int heal_state_list(heal_state *s, const char *ns, char ***ret_keys) {
         return (int) n;
 }
 
-int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint64_t timeout_usec,
-                            int *ret_fd) {
-        if (!ret_fd)
-                return -EINVAL;
-        _cleanup_free_ char *name = NULL;
-        int r = record_name(key, &name);
-        if (r < 0)
+/* Hands one directory entry to @fn when it is a record of ours filed under
+ * its own name; returns 1 then, 0 when skipped (vanished, corrupt, not a
+ * regular file, or not the canonical name of the key it holds). */
+static int record_visit(int ns_fd, const char *name, heal_state_foreach_fn fn, void *userdata) {
+        _cleanup_json_ json_t *rec = NULL;
+        json_t *data;
+        const char *key;
+        int r = record_load(ns_fd, name, NULL, &rec, &data, &key);
+        if (r == -ENOMEM)
                 return r;
-        _cleanup_close_ int ns_fd = ns_open(s, ns, true);
+        if (r < 0)
+                return 0; /* vanished, corrupt, or not a regular file */
+        _cleanup_free_ char *expect = heal_state_escape(key);
+        if (!expect)
+                return -ENOMEM;
+        if (strcmp(expect, name) != 0)
+                return 0;
+        r = fn(key, data, userdata);
+        return r < 0 ? r : 1;
+}
+
+int heal_state_foreach(heal_state *s, const char *ns, heal_state_foreach_fn fn, void *userdata) {
+        int n = 0;
+
+        if (!fn)
+                return -EINVAL;
+        int ns_fd = ns_open(s, ns, false);
+        if (ns_fd == -ENOENT)
+                return 0;
         if (ns_fd < 0)
                 return ns_fd;
+        _cleanup_closedir_ DIR *d = fdopendir(ns_fd);
+        if (!d) {
+                int r = -errno;
+                close(ns_fd);
+                return r;
+        }
 
-        if (mkdirat(ns_fd, LOCK_DIR, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        _cleanup_close_ int lock_dir = openat(ns_fd, LOCK_DIR,
-                                              O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (lock_dir < 0)
-                return -errno;
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return -errno;
+                        break;
+                }
+                /* O_NOFOLLOW in record_load() refuses symlinks; other
+                 * non-files fail to read or to verify. */
+                if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+                        continue;
+                int r = record_visit(dirfd(d), de->d_name, fn, userdata);
+                if (r < 0)
+                        return r;
+                if (n < INT_MAX)
+                        n += r;
+        }
+        return n;
+}
+
+/* Opens the lock file of @name and waits for it until @deadline_usec.
+ * Returns the fd, -EAGAIN when the file was removed while we waited (try
+ * again), -ETIMEDOUT, or -errno. */
+static int lock_file_once(int lock_dir, const char *name, uint64_t start, uint64_t timeout_usec) {
         _cleanup_close_ int fd = openat(lock_dir, name,
                                         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (fd < 0)
                 return -errno;
 
-        uint64_t start = now_monotonic_usec();
         for (;;) {
                 if (flock(fd, LOCK_EX | LOCK_NB) >= 0)
                         break;
@@ -665,10 +814,78 @@ int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint
                                                                             : LOCK_POLL_NSEC };
                 (void) nanosleep(&ts, NULL);
         }
-        *ret_fd = TAKE_FD(fd);
+
+        /* heal_state_unlock_remove() unlinks a lock file while holding it: a
+         * lock on a file no longer at its name excludes nobody. */
+        struct stat a, b;
+        if (fstat(fd, &a) < 0)
+                return -errno;
+        if (fstatat(lock_dir, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? -EAGAIN : -errno;
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return -EAGAIN;
+        return TAKE_FD(fd);
+}
+
+/* The fd of @ns's lock dir; with @create, the namespace and the dir are made first. */
+static int lock_dir_open(heal_state *s, const char *ns, bool create) {
+        _cleanup_close_ int ns_fd = ns_open(s, ns, create);
+        if (ns_fd < 0)
+                return ns_fd;
+        if (create && mkdirat(ns_fd, LOCK_DIR, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        int fd = openat(ns_fd, LOCK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
+int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint64_t timeout_usec,
+                            int *ret_fd) {
+        if (!ret_fd)
+                return -EINVAL;
+        _cleanup_free_ char *name = NULL;
+        int r = record_name(key, &name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int lock_dir = lock_dir_open(s, ns, true);
+        if (lock_dir < 0)
+                return lock_dir;
+
+        uint64_t start = now_monotonic_usec();
+        do
+                r = lock_file_once(lock_dir, name, start, timeout_usec);
+        while (r == -EAGAIN);
+        if (r < 0)
+                return r;
+        *ret_fd = r;
         return 0;
 }
 
 int heal_state_lock(heal_state *s, const char *ns, const char *key, int *ret_fd) {
         return heal_state_lock_timeout(s, ns, key, HEAL_STATE_LOCK_TIMEOUT_USEC, ret_fd);
+}
+
+int heal_state_unlock_remove(heal_state *s, const char *ns, const char *key, int *lock_fd) {
+        _cleanup_close_ int fd = lock_fd ? TAKE_FD(*lock_fd) : -EBADF;
+        _cleanup_free_ char *name = NULL;
+        struct stat a, b;
+        int r;
+
+        if (fd < 0)
+                return -EBADF;
+        r = record_name(key, &name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int lock_dir = lock_dir_open(s, ns, false);
+        if (lock_dir < 0)
+                return lock_dir;
+        /* Only the file we hold: anything else at the name is someone else's lock. */
+        if (fstat(fd, &a) < 0)
+                return -errno;
+        if (fstatat(lock_dir, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return 0;
+        if (unlinkat(lock_dir, name, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
 }

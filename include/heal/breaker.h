@@ -35,6 +35,8 @@ int heal_breaker_state_from_string(const char *s);
  * another cooldown and a new trial allowed. A cooldown or trial stamped in
  * the future (the clock went back) restarts from @now_usec, so it is never
  * stuck waiting for the old time.
+ * Writes (durably) only when the record changes: a closed breaker, or an
+ * open one still cooling down, admits or refuses without any write.
  * Returns >0 admitted, 0 refused, -errno (-EBADMSG corrupt record, -EINVAL
  * spec->failures == 0).
  */
@@ -49,7 +51,9 @@ int heal_breaker_admit(heal_state *s, const char *key, const heal_breaker_spec *
  * Success closes (and resets the count); failure counts, opening at
  * spec->failures; a failed half-open trial opens again for a full cooldown
  * from @now_usec (that re-opening counts as opening: returns 1). A failure
- * reported while already open only counts.
+ * reported while already open only counts. Nothing is written when nothing
+ * changes (a success on a closed breaker without failures, the common case;
+ * a count already at UINT32_MAX), so the record's file is left untouched.
  * Returns 1 when this call changed open/closed (opened or closed the breaker),
  * 0 when not, -errno on error.
  */

@@ -58,11 +58,14 @@ typedef struct heal_budget_req {
  *
  * All buckets are locked (in @reqs order — callers always pass global,
  * class, target), refilled, checked, and only when all have a token are all
- * written. Consumption is durable (fsync) before this returns >0: a token
- * that could not be persisted is never handed out.
- * An absent bucket is full. When a write fails after earlier buckets were
- * written, those tokens stay spent (fail closed) and the error is returned:
- * the caller must not act.
+ * written, as one group (heal_state_write_many(): each bucket's data synced,
+ * then the renames, then one sync of the namespace dir; n + 1 syncs).
+ * Consumption is durable before this returns >0: a token that could not be
+ * persisted is never handed out.
+ * An absent bucket is full. A write that fails before any bucket was
+ * replaced (a full filesystem) spends nothing; when it fails after earlier
+ * buckets were replaced, those tokens stay spent (fail closed). Either way
+ * the error is returned: the caller must not act.
  * Returns >0 taken, 0 exhausted, -errno on error (-EBADMSG corrupt bucket,
  * -EINVAL bad spec, empty @reqs or the same key twice).
  */

@@ -14,11 +14,13 @@
  * starting with '.', -EINVAL otherwise), key any string (unit names included);
  * keys are escaped into safe file names. Layout of the state dir:
  *   <dir>/<ns>/<escaped key>        a record (0600; dirs 0700)
- *   <dir>/<ns>/.lock/<escaped key>  its lock file, never removed by heal
+ *   <dir>/<ns>/.lock/<escaped key>  its lock file (removed only by heal_state_unlock_remove())
  *   <dir>/<ns>/.#<random>           a temp file while a write is in progress
  *
- * Cost: a write is two fsyncs (the file, then the namespace dir), plus one on
- * the state dir the first time a namespace is created; reads never fsync. */
+ * Cost: a durable write is two syncs (fdatasync of the file, then fsync of
+ * the namespace dir), plus one on the state dir the first time a namespace
+ * is created; heal_state_write_many() is n + 1 syncs for n records; a
+ * HEAL_STATE_WRITE_NOSYNC write is none. Reads never sync. */
 
 typedef struct heal_state heal_state;
 
@@ -58,14 +60,56 @@ int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret
  * heal_state_write() - replace one record atomically and durably.
  * @data: a JSON object (-EINVAL otherwise); borrowed.
  *
- * temp file in the same dir, write, fsync, rename, fsync dir. On any failure
+ * temp file in the same dir, write, fdatasync, rename, fsync dir. On any failure
  * (-ENOSPC on a full filesystem included) the old record is intact and the
  * temp file removed. Returns 0 or -errno.
  */
 int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *data);
 
+/* Flags of heal_state_write_flags() and heal_state_remove_flags(). */
+enum {
+        /* Skip every sync. Still temp file + rename: readers, and a writer
+         * killed at any point, never see a torn record, and a full
+         * filesystem still leaves the old record intact. But after a power
+         * loss or kernel crash the record may be the old one, the new one,
+         * or an empty or partly written file (read: -EBADMSG); a remove may
+         * be undone. Only for records whose loss is harmless and whose
+         * readers accept a damaged one: metrics counters and heartbeats,
+         * idempotency claims (see idempotency.h). */
+        HEAL_STATE_WRITE_NOSYNC = 1 << 0,
+};
+
+/* heal_state_write() with @flags (0 or HEAL_STATE_WRITE_NOSYNC; -EINVAL otherwise). */
+int heal_state_write_flags(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags);
+
+/* One record of heal_state_write_many(); both fields borrowed. */
+typedef struct heal_state_entry {
+        const char *key;
+        json_t *data; /* a JSON object */
+} heal_state_entry;
+
+/**
+ * heal_state_write_many() - replace several records of one namespace, durable as a group.
+ * @entries, @n: the records, n >= 1, keys all different (-EINVAL otherwise).
+ *
+ * Every record is written to its own temp file and its data synced
+ * (fdatasync) before the first rename; then the renames in @entries order;
+ * then one fsync of the namespace dir: n + 1 syncs instead of 2n. Each
+ * record on its own is replaced atomically, as by heal_state_write().
+ * Returns 0 only when all of them are durable. A failure before the first
+ * rename (-ENOSPC on a full filesystem included) leaves every old record
+ * intact and no temp file; a rename or dir sync failing part-way leaves the
+ * records before it replaced (perhaps not durably) and the others intact.
+ * Returns 0 or -errno.
+ */
+int heal_state_write_many(heal_state *s, const char *ns, const heal_state_entry *entries, size_t n);
+
 /* Remove a record. Returns 0, also when there was none; -errno otherwise. */
 int heal_state_remove(heal_state *s, const char *ns, const char *key);
+
+/* The same; HEAL_STATE_WRITE_NOSYNC skips the dir sync, so a crash may bring
+ * the record back. */
+int heal_state_remove_flags(heal_state *s, const char *ns, const char *key, unsigned flags);
 
 /**
  * heal_state_list() - the keys of every record in a namespace (unescaped).
@@ -78,12 +122,32 @@ int heal_state_remove(heal_state *s, const char *ns, const char *key);
  */
 int heal_state_list(heal_state *s, const char *ns, char ***ret_keys);
 
+/* Called by heal_state_foreach() with a record's key and data (both
+ * borrowed for the call); a negative return stops the walk and is returned. */
+typedef int (*heal_state_foreach_fn)(const char *key, json_t *data, void *userdata);
+
+/**
+ * heal_state_foreach() - every record of a namespace, each read once.
+ *
+ * In directory order (not sorted), without locks (records are replaced
+ * atomically). Records that vanish meanwhile, do not verify, or sit under a
+ * name that is not their key's are left out, as heal_state_list() does.
+ * One open of the namespace and one read per record: the cheap way to look
+ * at all of them (heal_state_list() + heal_state_read() reads hashed names twice
+ * and opens the namespace per record).
+ * Returns the number of records passed to @fn (0 also when the namespace
+ * does not exist), or -errno, or what @fn returned when negative.
+ */
+int heal_state_foreach(heal_state *s, const char *ns, heal_state_foreach_fn fn, void *userdata);
+
 /**
  * heal_state_lock() - take the lock of one record (or of any name).
  * @ns, @key: which lock; the lock file is separate from the record (0600).
  * @ret_fd: the lock fd; the lock is held until it is closed.
  *
- * Blocks up to 5 s (flock(LOCK_EX) polled), then gives up.
+ * Blocks up to 5 s (flock(LOCK_EX) polled), then gives up. A lock file
+ * removed by heal_state_unlock_remove() while we waited for it is not a
+ * lock any more: we take the lock on the new file at the name instead.
  * Returns 0, -ETIMEDOUT, or -errno.
  */
 int heal_state_lock(heal_state *s, const char *ns, const char *key, int *ret_fd);
@@ -93,6 +157,18 @@ int heal_state_lock(heal_state *s, const char *ns, const char *key, int *ret_fd)
 /* heal_state_lock() with another wait than 5 s (0: try once). */
 int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint64_t timeout_usec,
                             int *ret_fd);
+
+/**
+ * heal_state_unlock_remove() - release a lock and remove its lock file.
+ * @lock_fd: the fd from heal_state_lock() of the same @ns and @key; closed
+ *   (set to -EBADF) in every case, so the lock is released even on error.
+ *
+ * For keys gone for good (their record removed), so lock files do not pile
+ * up. Safe against racing lockers: the file is unlinked while still held,
+ * and a locker that was waiting on it sees it gone and locks a new one.
+ * Returns 0 (also when the lock file was already gone) or -errno.
+ */
+int heal_state_unlock_remove(heal_state *s, const char *ns, const char *key, int *lock_fd);
 
 /**
  * heal_state_escape() - a file-name safe, reversible form of @key.
