@@ -62,14 +62,14 @@ EOF
         sb_sh 'mkdir -p /run/heal-test && echo "$2" >"/run/heal-test/$1.mode"' "$name" "$mode"
         if [ "$how" = enrolled ]; then
                 sb_sh 'mkdir -p "/etc/systemd/system/$1.service.d" &&
-                        cp /usr/share/heal/reviver-dropin.conf "/etc/systemd/system/$1.service.d/50-heal-reviver.conf"' \
-                        "$name"
+                        cp "$2" "/etc/systemd/system/$1.service.d/50-heal-reviver.conf"' "$name" "$dropin"
         fi
 }
 
 reload() { sb_exec systemctl daemon-reload; }
 
-# policy JSON: the class worker-dead as given (merged over the installed default policy).
+# policy JSON: a whole policy ("version" included), so the test does not depend on where the build's
+# prefix put the default one; keys left out take the schema's defaults.
 policy() {
         sb_write /etc/heal/policy.d/50-test.json
 }
@@ -124,6 +124,10 @@ alive() {
 # The worker failed its first start (mode once).
 worker_failed() { sb_exec systemctl is-failed -q "$1.service"; }
 
+# run_reviver NAME: start its reviver by hand, as an operator would; the reviver never fails for a
+# skip or a failed revival, only when it could not do its job.
+run_reviver() { sb_exec systemctl start "$(reviver_unit "$1")" || fail "$1: the reviver run by hand failed"; }
+
 # fail_worker NAME: start it (it fails at once in mode once/always).
 fail_worker() { sb_exec systemctl start --no-block "$1.service"; }
 
@@ -140,7 +144,7 @@ scenario_basic() {
         local ids invocation
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 2}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 2}}}
 EOF
         make_worker w-basic once
         reload
@@ -165,7 +169,7 @@ EOF
 scenario_twice() {
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 2}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 2}}}
 EOF
         make_worker w-twice once
         reload
@@ -174,7 +178,7 @@ EOF
         sb_exec systemctl start --no-block "$(reviver_unit w-twice)"
         wait_done w-twice verified 1
         # A third report after the revival finds the unit up: dismissed.
-        sb_exec systemctl start "$(reviver_unit w-twice)"
+        run_reviver w-twice
         wait_done w-twice dismissed 1
         expect_eq "twice: acting records" "$(events w-twice acting)" 1
         expect_eq "twice: starts" "$(starts w-twice)" 2
@@ -184,13 +188,13 @@ EOF
 scenario_shadow() {
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "shadow", "settle_s": 2}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "shadow", "settle_s": 2}}}
 EOF
         make_worker w-shadow once
         reload
         fail_worker w-shadow
         wait_done w-shadow would-act 1
-        sb_exec systemctl start "$(reviver_unit w-shadow)"
+        run_reviver w-shadow
         wait_done w-shadow skipped 1
         expect_eq "shadow: starts (no revival)" "$(starts w-shadow)" 1
         expect_eq "shadow: would-act records" "$(events w-shadow would-act)" 1
@@ -202,10 +206,10 @@ EOF
 # Crash loop: exactly breaker.failures revivals, breaker-opened + escalated, then nothing; after the
 # cooldown exactly one half-open trial.
 scenario_crash_loop() {
-        local cooldown=6
+        local cooldown=6 esc want
         reset_state
         policy <<EOF
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 2,
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 2,
   "breaker": {"failures": 3, "cooldown_s": $cooldown},
   "target_budget": {"actions": 100, "per_s": 600}, "budget": {"actions": 100, "per_s": 600}}},
  "global": {"budget": {"actions": 100, "per_s": 600}}}
@@ -219,10 +223,19 @@ EOF
         expect_eq "loop: verify-failed records" "$(events w-loop verify-failed)" 3
         expect_eq "loop: breaker-opened records" "$(events w-loop breaker-opened)" 1
         [ "$(events w-loop escalated)" -ge 1 ] || fail "loop: no escalation when the breaker opened"
+        # The escalation carries what a human needs: the unit's last journal lines, its exit status, and
+        # that heal saw it fail again after reviving it.
+        esc=$(sb_journal -o json HEAL_TARGET=w-loop.service HEAL_EVENT=escalated | tail -n1)
+        for want in 'dying again' exec_main_status n_restarts crash_loop 'journalctl HEAL_INCIDENT='; do
+                case "$esc" in
+                *"$want"*) pass "loop: escalation carries $want" ;;
+                *) fail "loop: escalation lacks $want" ;;
+                esac
+        done
         expect_eq "loop: the failure after that skipped as" "$(field w-loop skipped HEAL_REASON | tail -n1)" breaker-open
 
         sleep "$cooldown"
-        sb_exec systemctl start "$(reviver_unit w-loop)"
+        run_reviver w-loop
         wait_done w-loop verify-failed 4
         sleep 2
         expect_eq "loop: starts after the half-open trial" "$(starts w-loop)" 5
@@ -235,7 +248,7 @@ EOF
 scenario_verify_failed() {
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 3, "breaker": {"failures": 1, "cooldown_s": 600}}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 3, "breaker": {"failures": 1, "cooldown_s": 600}}}}
 EOF
         make_worker w-flap always
         reload
@@ -253,7 +266,7 @@ scenario_budget() {
         local i name total=0 skipped=0 exhausted=0
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 1,
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 1,
   "target_budget": {"actions": 100, "per_s": 600}, "budget": {"actions": 100, "per_s": 600}}},
  "global": {"budget": {"actions": 5, "per_s": 3600}}}
 EOF
@@ -288,7 +301,7 @@ finished() {
 scenario_kill_switch() {
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 1}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 1}}}
 EOF
         make_worker w-kill once
         reload
@@ -298,7 +311,7 @@ EOF
         expect_eq "kill: skipped as" "$(field w-kill skipped HEAL_REASON | tail -n1)" kill-switch
         expect_eq "kill: starts while on" "$(starts w-kill)" 1
         sb_exec systemctl unmask heal.target
-        sb_exec systemctl start "$(reviver_unit w-kill)"
+        run_reviver w-kill
         wait_done w-kill verified 1
         expect_eq "kill: starts after off" "$(starts w-kill)" 2
 }
@@ -307,7 +320,7 @@ EOF
 scenario_invalid_policy() {
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": "soon"}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": "soon"}}}
 EOF
         make_worker w-badpol once
         reload
@@ -324,14 +337,14 @@ EOF
 scenario_not_ours() {
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "settle_s": 1, "exclude": ["w-excluded.service"]}}}
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 1, "exclude": ["w-excluded.service"]}}}
 EOF
         make_worker w-plain once plain
         make_worker w-excluded once
         reload
         sb_exec systemctl start w-plain.service || true
         sb_wait_for 10 worker_failed w-plain || fail "not ours: w-plain never failed"
-        sb_exec systemctl start "$(reviver_unit w-plain)"
+        run_reviver w-plain
         wait_done w-plain skipped 1
         expect_eq "not ours: unenrolled skipped as" "$(field w-plain skipped HEAL_REASON | tail -n1)" not-enrolled
         expect_eq "not ours: unenrolled starts" "$(starts w-plain)" 1
@@ -348,10 +361,15 @@ all=(basic twice shadow crash_loop verify_failed budget kill_switch invalid_poli
 
 sandbox_up "$build_dir" || exit 1
 install_worker
+# The drop-in `healctl enroll` writes, as installed under this build's prefix.
+dropin=$(sb_exec sh -c 'ls /usr/share/heal/reviver-dropin.conf /usr/local/share/heal/reviver-dropin.conf 2>/dev/null; true' | head -n1)
+[ -n "$dropin" ] || {
+        echo "FAIL: reviver-dropin.conf is not installed" >&2
+        exit 1
+}
 # A sanitizer build's leak checker needs ptrace, which the units' SystemCallFilter= refuses; leaks are the
 # unit tests' job, the units' hardening is ours.
-if sb_exec sh -c 'strings /usr/libexec/heal/worker-reviver 2>/dev/null | grep -q AddressSanitizer' ||
-        grep -q AddressSanitizer "$SB_ROOT/usr/libexec/heal/worker-reviver" 2>/dev/null; then
+if grep -q __asan_init "$build_dir/helpers/worker-reviver/worker-reviver" 2>/dev/null; then
         for u in heal-worker-reviver@.service heal-escalate@.service; do
                 sb_write "/etc/systemd/system/$u.d/50-asan.conf" <<'EOF'
 [Service]
@@ -364,6 +382,9 @@ for s in "${all[@]}"; do
         echo "--- $s"
         "scenario_$s"
 done
+
+# Whatever happened, no heal unit itself may have failed (that would have paged via heal-escalate@).
+expect_eq "heal units in failed state" "$(sb_exec systemctl list-units --failed --no-legend --plain 'heal-*' | grep -c . || true)" 0
 
 if [ "$failures" -gt 0 ]; then
         echo "--- journal of the heal units, for the failures above:" >&2
