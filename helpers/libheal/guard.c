@@ -151,8 +151,9 @@ static int breaker_step(guard_run *run) {
         }
         return guard_skip(run, "breaker-open",
                           "%s on %s: not healing, the circuit breaker is %s after repeated failed heals "
-                          "(healctl breaker reset %s).",
-                          run->a->class, run->a->target, heal_breaker_state_to_string(st), run->breaker_key);
+                          "(healctl breaker reset %s %s).",
+                          run->a->class, run->a->target, heal_breaker_state_to_string(st), run->a->class,
+                          run->a->target);
 }
 
 /* ---- 5. budgets ---------------------------------------------------------- */
