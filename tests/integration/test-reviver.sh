@@ -354,9 +354,44 @@ EOF
         expect_eq "not ours: excluded starts" "$(starts w-excluded)" 1
 }
 
+# Peak RSS of one live revival stays small (<= 8 MiB). Measured with GNU time around the installed
+# binary; meaningless under a sanitizer build, so only for a plain build.
+scenario_rss() {
+        local kib exe
+        if [ -n "$asan" ]; then
+                echo "skip: rss (a sanitizer build's memory says nothing about the release)"
+                return 0
+        fi
+        if ! sb_exec test -x /usr/bin/time; then
+                echo "skip: rss (/usr/bin/time not installed, Debian package time)"
+                return 0
+        fi
+        exe=$(sb_exec systemctl show -P ExecStart "$(reviver_unit w-rss)" | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
+        reset_state
+        policy <<'EOF'
+{"version": 1, "classes": {"worker-dead": {"mode": "live", "settle_s": 1}}}
+EOF
+        make_worker w-rss once
+        # %% escapes systemd's own specifier.
+        sb_write "/etc/systemd/system/$(reviver_unit w-rss).d/50-rss.conf" <<EOF
+[Service]
+ExecStart=
+ExecStart=/usr/bin/time -f "heal-rss-kib %%M" $exe %i
+EOF
+        reload
+        fail_worker w-rss
+        wait_done w-rss verified 1
+        kib=$(sb_journal -o cat -u "$(reviver_unit w-rss)" | sed -n 's/^heal-rss-kib \([0-9]*\)$/\1/p' | tail -n1)
+        if [ -n "$kib" ] && [ "$kib" -le 8192 ]; then
+                pass "rss: peak $kib KiB <= 8192"
+        else
+                fail "rss: peak ${kib:-unknown} KiB, want <= 8192"
+        fi
+}
+
 # ---- main ------------------------------------------------------------------------------------------
 
-all=(basic twice shadow crash_loop verify_failed budget kill_switch invalid_policy not_ours)
+all=(basic twice shadow crash_loop verify_failed budget kill_switch invalid_policy not_ours rss)
 [ "$#" -gt 0 ] && all=("$@")
 
 sandbox_up "$build_dir" || exit 1
@@ -369,7 +404,9 @@ dropin=$(sb_exec sh -c 'ls /usr/share/heal/reviver-dropin.conf /usr/local/share/
 }
 # A sanitizer build's leak checker needs ptrace, which the units' SystemCallFilter= refuses; leaks are the
 # unit tests' job, the units' hardening is ours.
+asan=
 if grep -q __asan_init "$build_dir/helpers/worker-reviver/worker-reviver" 2>/dev/null; then
+        asan=1
         for u in heal-worker-reviver@.service heal-escalate@.service; do
                 sb_write "/etc/systemd/system/$u.d/50-asan.conf" <<'EOF'
 [Service]
