@@ -9,6 +9,7 @@
 
 #include "heal/bus.h"
 #include "heal/cleanup.h"
+#include "heal/killswitch.h"
 #include "heal/policy.h"
 #include "reviver.h"
 #include "tests/unit/test-util.h"
@@ -244,6 +245,16 @@ static void test_decide_default_policy(void) {
         ASSERT_TRUE(reviver_verify_command(c) == NULL);
 }
 
+/* Without a bus the kill switch cannot be told off: the guard must fail closed. */
+static void test_killswitch_no_bus(void) {
+        _cleanup_free_ char *reason = NULL;
+
+        ASSERT_EQ(heal_killswitch_engaged(NULL, "heal-worker-reviver@foo.service.service", &reason), -ENOTCONN);
+        ASSERT_TRUE(reason && strstr(reason, "systemd"));
+        ASSERT_EQ(heal_killswitch_set(NULL, true, true, NULL), -EINVAL);
+        ASSERT_EQ(heal_killswitch_status(NULL, NULL), -EINVAL);
+}
+
 int main(void) {
         test_unit_names();
         test_dropin_text();
@@ -255,5 +266,6 @@ int main(void) {
         test_decide_defaults();
         test_decide_policy();
         test_decide_default_policy();
+        test_killswitch_no_bus();
         return 0;
 }
