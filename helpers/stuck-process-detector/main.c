@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* stuck-process-detector: find workers that are alive but make no progress, within heal's guardrails.
+ * Run by heal-stuck-process-detector.service from its timer. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "detector.h"
+
+static void help(void) {
+        printf("Usage: stuck-process-detector [OPTIONS]\n"
+               "\n"
+               "Sample every service the policy targets (cgroup counters first, processes only\n"
+               "where they look flat), confirm over the dwell time that a worker is stuck (no\n"
+               "progress, and a stale heartbeat or a PSI stall), blocked in D state, or piling\n"
+               "up zombies, and hand it to heal's guard: SIGABRT and revive a stuck worker,\n"
+               "escalate the rest to a human.\n"
+               "Normally run by heal-stuck-process-detector.timer.\n"
+               "\n"
+               "  -h --help     show this help\n"
+               "     --version  show the version\n"
+               "\n"
+               "See heal-stuck-process-detector(8).\n");
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        stuck_run_stats stats = {};
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("stuck-process-detector %s\n", HEAL_VERSION);
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind != argc) {
+                fprintf(stderr, "stuck-process-detector: takes no arguments (see --help)\n");
+                return 2;
+        }
+
+        r = stuck_caps_restrict();
+        if (r < 0) {
+                fprintf(stderr, "stuck-process-detector: failed to drop capabilities: %s\n", strerror(-r));
+                return 1;
+        }
+        r = run(&stats);
+        if (r < 0) {
+                /* A non-zero exit starts heal-escalate@ (the unit's OnFailure=). */
+                fprintf(stderr, "stuck-process-detector: scan failed: %s\n", strerror(-r));
+                return 1;
+        }
+        fprintf(stderr, "stuck-process-detector: %u units scanned, %u read down to their processes, %u conditions "
+                        "confirmed, %u acted on\n",
+                stats.n_units, stats.n_descended, stats.n_confirmed, stats.n_acted);
+        if (stats.n_errors > 0)
+                fprintf(stderr, "stuck-process-detector: %u units could not be scanned (first: %s)\n", stats.n_errors,
+                        strerror(-stats.first_error));
+        return 0;
+}
