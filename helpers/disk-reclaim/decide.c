@@ -234,7 +234,7 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         _cleanup_json_ json_t *facts = NULL;
         _cleanup_(disk_act_ctx_done) disk_act_ctx ctx = {};
         const disk_source *journal = disk_journal_for_tier(&dr->settings, dr->pressure->tier, t);
-        uint64_t journal_bytes, journal_size;
+        uint64_t journal_bytes, journal_size = 0;
         heal_outcome outcome = HEAL_OUTCOME_SKIPPED;
         pass_need need;
         char id[33];

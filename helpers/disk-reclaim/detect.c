@@ -2,6 +2,7 @@
 /* Detect: the mount table through libmount, fullness through statvfs, the
  * backing device through libudev. Reads only; judges nothing but thresholds. */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <libmount/libmount.h>
 #include <libudev.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "detect.h"
 #include "heal/cleanup.h"
@@ -108,6 +110,25 @@ static void dedup(disk_mounts *l) {
         l->n = out;
 }
 
+/* PID 1's mount table when we may read it, our own otherwise. A service's
+ * namespace (ProtectSystem=, ReadWritePaths=) re-mounts what it shows on every
+ * start: new mount ids, "/" read-only. PID 1's view is the system's, stable
+ * between runs, which is what confirming "the same mount" needs. */
+static int default_mountinfo(char **ret) {
+        _cleanup_free_ char *pid1 = NULL;
+        int fd;
+
+        if (asprintf(&pid1, "%s/1/mountinfo", heal_path_proc()) < 0)
+                return -ENOMEM;
+        fd = open(pid1, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                close(fd);
+                *ret = TAKE_PTR(pid1);
+                return 0;
+        }
+        return asprintf(ret, "%s/self/mountinfo", heal_path_proc()) < 0 ? -ENOMEM : 0;
+}
+
 int disk_mounts_read(const char *mountinfo, disk_mounts *ret) {
         _cleanup_(mnt_tablep) struct libmnt_table *tb = NULL;
         _cleanup_(mnt_iterp) struct libmnt_iter *itr = NULL;
@@ -118,8 +139,9 @@ int disk_mounts_read(const char *mountinfo, disk_mounts *ret) {
         int r;
 
         if (!mountinfo) {
-                if (asprintf(&path, "%s/self/mountinfo", heal_path_proc()) < 0)
-                        return -ENOMEM;
+                r = default_mountinfo(&path);
+                if (r < 0)
+                        return r;
                 mountinfo = path;
         }
         tb = mnt_new_table();
@@ -201,8 +223,8 @@ int disk_mount_measure(disk_mount *m) {
         m->avail_bytes = (uint64_t) sv.f_bavail * sv.f_frsize;
         m->files = sv.f_files;
         m->free_files = sv.f_ffree;
-        if (sv.f_flag & ST_RDONLY)
-                m->readonly = true;
+        /* ST_RDONLY is not taken from here: under ProtectSystem= every mount looks
+         * read-only to us, while the sources below it are ReadWritePaths=. */
         return 0;
 }
 

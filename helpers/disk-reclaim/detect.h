@@ -17,7 +17,7 @@ typedef struct disk_mount {
         char *fsroot;           /* the root of the mount inside its filesystem ("/" unless a bind mount) */
         uint64_t mnt_id;        /* the kernel's mount id */
         dev_t dev;              /* major:minor from the mount table */
-        bool pseudo, netfs, readonly;
+        bool pseudo, netfs, readonly; /* readonly: mounted "ro" in the table read */
 
         /* libudev; device is NULL when no block device backs it (tmpfs, btrfs subvolumes, ...) */
         char *device;
@@ -40,7 +40,9 @@ void disk_mounts_done(disk_mounts *l);
 
 /**
  * disk_mounts_read() - every mount of @mountinfo, deduplicated.
- * @mountinfo: a mountinfo(5) file; NULL means heal_path_proc()/self/mountinfo.
+ * @mountinfo: a mountinfo(5) file; NULL means heal_path_proc()/1/mountinfo
+ *   (the system's view, stable between runs of a sandboxed service) when
+ *   readable, else heal_path_proc()/self/mountinfo.
  * @ret: filled on success (disk_mounts_done()).
  *
  * A mount point mounted over keeps only its top mount; a filesystem reached
