@@ -31,10 +31,10 @@ static json_t *audit_entry_json(const audit_entry *e) {
         if (!time)
                 return NULL;
         return json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
-                         "time_usec", (json_int_t) e->usec, "time", time, "event", e->event,
-                         "healer", e->healer, "class", e->class, "target", e->target, "intent", e->intent,
-                         "reason", e->reason, "owner", e->owner, "tier", e->tier, "mode", e->mode,
-                         "message", e->message);
+                         "time_usec", (json_int_t) e->usec, "time", time, "event", e->event, "healer",
+                         e->healer, "class", e->class, "target", e->target, "intent", e->intent, "reason",
+                         e->reason, "owner", e->owner, "tier", e->tier, "mode", e->mode, "message",
+                         e->message);
 }
 
 static int print_json(const audit_entry *e, const audit_group *g, size_t ng) {
@@ -184,7 +184,8 @@ int verb_audit(int argc, char *argv[]) {
         r = journal_read(&q, &e, &n);
         if (r < 0)
                 return log_error_errno(r, "cannot read the journal%s%s", q.directory ? " " : "",
-                                       q.directory ? q.directory : ""), CTL_EXIT_FAILURE;
+                                       q.directory ? q.directory : ""),
+                       CTL_EXIT_FAILURE;
         r = audit_group_by_incident(e, n, &g, &ng);
         if (r < 0) {
                 audit_entries_free(e, n);

@@ -19,7 +19,8 @@ static void breaker_help(void) {
 
 /* "open, 3 failures" of one record, for the message; NULL when it cannot tell. */
 static char *describe(heal_state *s, const char *key, const heal_class_policy *cls) {
-        heal_breaker_spec spec = cls ? cls->breaker : (heal_breaker_spec) { .failures = 3, .cooldown_s = 600 };
+        heal_breaker_spec spec =
+                cls ? cls->breaker : (heal_breaker_spec){ .failures = 3, .cooldown_s = 600 };
         heal_breaker_state st;
         uint32_t failures = 0;
         char *out = NULL;
@@ -56,7 +57,8 @@ static int breaker_reset(const char *class, const char *target) {
 
         r = heal_state_open(NULL, &s);
         if (r < 0)
-                return log_error_errno(r, "cannot open the state dir %s", heal_path_state_dir()), CTL_EXIT_FAILURE;
+                return log_error_errno(r, "cannot open the state dir %s", heal_path_state_dir()),
+                       CTL_EXIT_FAILURE;
 
         /* The policy only sharpens the message; a reset must work when it is broken too. */
         if (ctl_policy_load(&policy, &perr) >= 0) {
@@ -68,7 +70,8 @@ static int breaker_reset(const char *class, const char *target) {
         live = record_exists(s, key);
         shadow = record_exists(s, shadow_key);
         if (live < 0 || shadow < 0)
-                return log_error_errno(live < 0 ? live : shadow, "cannot read the breaker of %s on %s", class, target),
+                return log_error_errno(live < 0 ? live : shadow, "cannot read the breaker of %s on %s",
+                                       class, target),
                        CTL_EXIT_FAILURE;
         if (!live && !shadow) {
                 log_error("no breaker recorded for %s on %s", class, target);
@@ -79,20 +82,25 @@ static int breaker_reset(const char *class, const char *target) {
                 was = describe(s, key, cls);
                 r = heal_breaker_reset(s, key);
                 if (r < 0)
-                        return log_error_errno(r, "cannot reset the breaker of %s on %s", class, target), CTL_EXIT_FAILURE;
+                        return log_error_errno(r, "cannot reset the breaker of %s on %s", class, target),
+                               CTL_EXIT_FAILURE;
         }
         if (shadow) {
                 r = heal_breaker_reset(s, shadow_key);
                 if (r < 0)
-                        return log_error_errno(r, "cannot reset the shadow breaker of %s on %s", class, target),
+                        return log_error_errno(r, "cannot reset the shadow breaker of %s on %s", class,
+                                               target),
                                CTL_EXIT_FAILURE;
         }
 
-        heal_incident inc = { .healer = "healctl", .class = class, .target = target, .owner = who,
+        heal_incident inc = { .healer = "healctl",
+                              .class = class,
+                              .target = target,
+                              .owner = who,
                               .mode = live ? "live" : "shadow" };
         heal_audit_step step = { .reason = "healctl", .before = was, .after = "closed" };
-        (void) heal_audit(&inc, HEAL_EVENT_BREAKER_CLOSED, &step, "Breaker of %s on %s reset by %s%s%s%s.", class,
-                          target, who, was ? " (was " : "", was ? was : "", was ? ")" : "");
+        (void) heal_audit(&inc, HEAL_EVENT_BREAKER_CLOSED, &step, "Breaker of %s on %s reset by %s%s%s%s.",
+                          class, target, who, was ? " (was " : "", was ? was : "", was ? ")" : "");
 
         printf("breaker of %s on %s closed%s%s%s\n", class, target, was ? " (was " : "", was ? was : "",
                was ? ")" : "");

@@ -16,8 +16,9 @@
 
 /* heal's own units, the bus and systemd itself: reviving them from heal is a
  * loop or a fight with PID 1, whatever the policy says. */
-static const char *const never_enroll[] = { "heal-*", "heal.target", "dbus.service", "dbus-broker.service",
-                                            "systemd-*", NULL };
+static const char *const never_enroll[] = { "heal-*",       "heal.target",
+                                            "dbus.service", "dbus-broker.service",
+                                            "systemd-*",    NULL };
 
 static const char *matching_glob(char *const *globs, const char *unit) {
         for (char *const *g = globs; g && *g; g++)
@@ -58,16 +59,19 @@ int enroll_check(const heal_class_policy *cls, const char *unit, char **ret_why)
                 return refuse(ret_why, "'%s' is not a valid unit name", unit);
         g = matching_glob((char *const *) never_enroll, unit);
         if (g)
-                return refuse(ret_why, "%s is never enrolled (matches %s: heal does not revive its own units, D-Bus or systemd's)",
+                return refuse(ret_why,
+                              "%s is never enrolled (matches %s: heal does not revive its own units, D-Bus "
+                              "or systemd's)",
                               unit, g);
         if (!cls)
                 return 1;
         g = matching_glob(cls->exclude, unit);
         if (g)
-                return refuse(ret_why, "the policy excludes %s from %s (exclude: \"%s\")", unit, cls->name, g);
+                return refuse(ret_why, "the policy excludes %s from %s (exclude: \"%s\")", unit, cls->name,
+                              g);
         if (!heal_class_targets(cls, unit))
-                return refuse(ret_why, "the policy does not target %s in %s (no glob of targets matches)", unit,
-                              cls->name);
+                return refuse(ret_why, "the policy does not target %s in %s (no glob of targets matches)",
+                              unit, cls->name);
         return 1;
 }
 
@@ -201,7 +205,9 @@ static int verb_enroll_common(int argc, char *argv[], bool enroll) {
         if (!no_reload) {
                 r = heal_bus_open(&bus);
                 if (r < 0)
-                        return log_error_errno(r, "cannot connect to systemd (--no-reload writes the drop-ins only)"),
+                        return log_error_errno(
+                                       r,
+                                       "cannot connect to systemd (--no-reload writes the drop-ins only)"),
                                CTL_EXIT_FAILURE;
         }
 
@@ -217,7 +223,8 @@ static int verb_enroll_common(int argc, char *argv[], bool enroll) {
         if (changed && bus) {
                 r = heal_manager_reload(bus);
                 if (r < 0) {
-                        log_error_errno(r, "drop-ins written, but reloading systemd failed (run: systemctl daemon-reload)");
+                        log_error_errno(r, "drop-ins written, but reloading systemd failed (run: systemctl "
+                                           "daemon-reload)");
                         failed = true;
                 }
         }

@@ -15,9 +15,9 @@ enum {
         CTL_EXIT_OK = 0,
         CTL_EXIT_FAILURE = 1,
         CTL_EXIT_USAGE = 2,
-        CTL_EXIT_NOT_FOUND = 3,  /* no such id/record, or nothing to do */
-        CTL_EXIT_POLICY = 4,     /* the policy is invalid */
-        CTL_EXIT_ENGAGED = 10,   /* kill-switch status --quiet: the switch is on */
+        CTL_EXIT_NOT_FOUND = 3, /* no such id/record, or nothing to do */
+        CTL_EXIT_POLICY = 4,    /* the policy is invalid */
+        CTL_EXIT_ENGAGED = 10,  /* kill-switch status --quiet: the switch is on */
 };
 
 /* A verb gets its own argv (argv[0] is the verb's name) and returns an exit code. */
@@ -47,7 +47,9 @@ int usage_error(const char *verb, const char *fmt, ...) _printf_(2, 3);
 typedef struct table table;
 table *table_new(const char *const *headers); /* NULL-terminated */
 table *table_free(table *t);
-static inline void table_freep(table **t) { table_free(*t); }
+static inline void table_freep(table **t) {
+        table_free(*t);
+}
 /* Append one row of exactly as many cells as headers; NULL cells print "-". Returns 0 or -ENOMEM. */
 int table_add_row(table *t, const char *const *cells);
 int table_add_rowv(table *t, ...); /* cells as varargs, as many as headers */

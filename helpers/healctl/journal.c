@@ -27,7 +27,7 @@ void audit_entry_done(audit_entry *e) {
         free(e->tier);
         free(e->mode);
         free(e->message);
-        *e = (audit_entry) {};
+        *e = (audit_entry){};
 }
 
 void audit_entries_free(audit_entry *e, size_t n) {
@@ -43,10 +43,10 @@ static int parse_relative(const char *s, uint64_t now, uint64_t *ret) {
                 const char *suffix;
                 uint64_t usec;
         } units[] = {
-                { "s", USEC_PER_SEC },        { "sec", USEC_PER_SEC },
-                { "m", 60 * USEC_PER_SEC },   { "min", 60 * USEC_PER_SEC },
-                { "h", 3600 * USEC_PER_SEC }, { "hour", 3600 * USEC_PER_SEC },
-                { "d", 86400 * USEC_PER_SEC }, { "day", 86400 * USEC_PER_SEC },
+                { "s", USEC_PER_SEC },          { "sec", USEC_PER_SEC },
+                { "m", 60 * USEC_PER_SEC },     { "min", 60 * USEC_PER_SEC },
+                { "h", 3600 * USEC_PER_SEC },   { "hour", 3600 * USEC_PER_SEC },
+                { "d", 86400 * USEC_PER_SEC },  { "day", 86400 * USEC_PER_SEC },
                 { "w", 604800 * USEC_PER_SEC }, { "week", 604800 * USEC_PER_SEC },
         };
         unsigned long long v;
@@ -97,8 +97,7 @@ static int local_midnight(uint64_t now, int days_back, uint64_t *ret) {
 
 static int parse_iso(const char *s, uint64_t *ret) {
         static const char *const formats[] = {
-                "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
-                "%Y-%m-%d %H:%M",    "%Y-%m-%d",
+                "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
@@ -212,12 +211,10 @@ static int journal_entry(sd_journal *j, audit_entry *ret) {
                 const char *field;
                 char **dst;
         } fields[] = {
-                { "HEAL_EVENT", &e.event },   { "HEAL_HEALER", &e.healer },
-                { "HEAL_CLASS", &e.class },   { "HEAL_TARGET", &e.target },
-                { "HEAL_INCIDENT", &e.incident }, { "HEAL_INTENT", &e.intent },
-                { "HEAL_REASON", &e.reason }, { "HEAL_OWNER", &e.owner },
-                { "HEAL_TIER", &e.tier },     { "HEAL_MODE", &e.mode },
-                { "MESSAGE", &e.message },
+                { "HEAL_EVENT", &e.event },   { "HEAL_HEALER", &e.healer },     { "HEAL_CLASS", &e.class },
+                { "HEAL_TARGET", &e.target }, { "HEAL_INCIDENT", &e.incident }, { "HEAL_INTENT", &e.intent },
+                { "HEAL_REASON", &e.reason }, { "HEAL_OWNER", &e.owner },       { "HEAL_TIER", &e.tier },
+                { "HEAL_MODE", &e.mode },     { "MESSAGE", &e.message },
         };
         int r;
 
@@ -365,7 +362,7 @@ int audit_group_by_incident(const audit_entry *e, size_t n, audit_group **ret, s
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++)
-                items[i] = (sort_ctx_item) { &e[i], i };
+                items[i] = (sort_ctx_item){ &e[i], i };
         qsort(items, n, sizeof(sort_ctx_item), by_incident);
 
         for (size_t i = 0; i < n;) {
@@ -433,7 +430,7 @@ static int shadow_row_add(shadow_row *row, const audit_entry *e, size_t threshol
                 if (!d)
                         return -ENOMEM;
                 row->days = d;
-                d[row->n_days] = (shadow_day) {};
+                d[row->n_days] = (shadow_day){};
                 memcpy(d[row->n_days].day, day, sizeof(day));
                 row->n_days++;
         }
@@ -447,8 +444,7 @@ static int shadow_row_add(shadow_row *row, const audit_entry *e, size_t threshol
         return 0;
 }
 
-int shadow_aggregate(const audit_entry *e, size_t n, size_t threshold, shadow_row **ret,
-                     size_t *ret_n) {
+int shadow_aggregate(const audit_entry *e, size_t n, size_t threshold, shadow_row **ret, size_t *ret_n) {
         _cleanup_free_ const audit_entry **sel = calloc(n ? n : 1, sizeof(audit_entry *));
         shadow_row *rows = NULL;
         size_t ns = 0, nr = 0;
@@ -468,7 +464,7 @@ int shadow_aggregate(const audit_entry *e, size_t n, size_t threshold, shadow_ro
 
                 if (nr == 0 || strcmp(rows[nr - 1].class, class) != 0 ||
                     strcmp(rows[nr - 1].target, target) != 0)
-                        rows[nr++] = (shadow_row) { .class = class, .target = target };
+                        rows[nr++] = (shadow_row){ .class = class, .target = target };
                 if (shadow_row_add(&rows[nr - 1], sel[i], threshold) < 0) {
                         shadow_rows_free(rows, nr);
                         return -ENOMEM;

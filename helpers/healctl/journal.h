@@ -29,7 +29,7 @@ void audit_entries_free(audit_entry *e, size_t n);
 int parse_since(const char *s, uint64_t now_usec, uint64_t *ret);
 
 typedef struct journal_query {
-        const char *directory;     /* a journal dir or file; NULL: $HEAL_JOURNAL_DIR, else the system's */
+        const char *directory; /* a journal dir or file; NULL: $HEAL_JOURNAL_DIR, else the system's */
         const char *class, *target;
         const char *const *events; /* NULL-terminated, NULL: every heal event */
         uint64_t since_usec;       /* 0: from the start */
@@ -67,8 +67,8 @@ typedef struct shadow_row {
         const char *class, *target; /* borrowed from the entries */
         size_t total;
         size_t max_per_day;
-        bool suspicious;            /* some day had more than the threshold */
-        shadow_day *days;           /* oldest first */
+        bool suspicious;  /* some day had more than the threshold */
+        shadow_day *days; /* oldest first */
         size_t n_days;
 } shadow_row;
 
@@ -80,8 +80,7 @@ void shadow_rows_free(shadow_row *r, size_t n);
  * Records of other events are ignored. Rows are sorted by class, then target.
  * Returns the number of rows, or -ENOMEM.
  */
-int shadow_aggregate(const audit_entry *e, size_t n, size_t threshold, shadow_row **ret,
-                     size_t *ret_n);
+int shadow_aggregate(const audit_entry *e, size_t n, size_t threshold, shadow_row **ret, size_t *ret_n);
 
 /* The threshold of `healctl shadow-report`: more than this many a day looks like a bug. */
 #define SHADOW_SUSPICIOUS_PER_DAY 5

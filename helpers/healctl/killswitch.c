@@ -48,7 +48,8 @@ static int killswitch_status(sd_bus *bus, bool quiet, bool json) {
                 printf("kill switch: off (no heal unit is masked)\n");
                 return CTL_EXIT_OK;
         }
-        printf("kill switch: ON (%d heal unit%s masked; healctl kill-switch off resumes)\n", r, r == 1 ? "" : "s");
+        printf("kill switch: ON (%d heal unit%s masked; healctl kill-switch off resumes)\n", r,
+               r == 1 ? "" : "s");
         print_units("  masked", masked);
         return CTL_EXIT_OK;
 }
@@ -59,7 +60,8 @@ static int killswitch_set(sd_bus *bus, bool on, bool persistent) {
 
         r = heal_killswitch_set(bus, on, !persistent, &units);
         if (r < 0)
-                return log_error_errno(r, "cannot turn the kill switch %s", on ? "on" : "off"), CTL_EXIT_FAILURE;
+                return log_error_errno(r, "cannot turn the kill switch %s", on ? "on" : "off"),
+                       CTL_EXIT_FAILURE;
         print_units(on ? "masked" : "unmasked", units);
         if (on)
                 printf("kill switch: ON (%s; healctl kill-switch off resumes)\n",

@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "healctl.h"
+#include "run.h"
 
 typedef struct verb {
         const char *name;
@@ -12,18 +13,27 @@ typedef struct verb {
 } verb;
 
 static const verb verbs[] = {
-        { "status", verb_status, "status [--json]                      classes, targets, breakers, budgets, pending, heartbeats" },
-        { "audit", verb_audit, "audit [--class C] [--target T] [--event E] [--since S] [--json]\n"
-                               "                                            the audit trail, grouped by incident" },
-        { "enroll", verb_enroll, "enroll [--runtime] UNIT...           revive UNIT when it fails (OnFailure= drop-in)" },
+        { "status", verb_status,
+          "status [--json]                      classes, targets, breakers, budgets, pending, heartbeats" },
+        { "audit", verb_audit,
+          "audit [--class C] [--target T] [--event E] [--since S] [--json]\n"
+          "                                            the audit trail, grouped by incident" },
+        { "enroll", verb_enroll,
+          "enroll [--runtime] UNIT...           revive UNIT when it fails (OnFailure= drop-in)" },
         { "unenroll", verb_unenroll, "unenroll [--runtime] UNIT...         remove the drop-in again" },
-        { "pending", verb_pending, "pending [--expire] [--json]          actions waiting for a cancel window or an approval" },
-        { "approve", verb_approve, "approve ID                           approve a pending action and re-run its helper" },
+        { "pending", verb_pending,
+          "pending [--expire] [--json]          actions waiting for a cancel window or an approval" },
+        { "approve", verb_approve,
+          "approve ID                           approve a pending action and re-run its helper" },
         { "cancel", verb_cancel, "cancel ID                            cancel a pending action" },
         { "breaker", verb_breaker, "breaker reset CLASS TARGET           close a circuit breaker" },
-        { "kill-switch", verb_kill_switch, "kill-switch on|off|status            stop (mask) or resume every heal unit" },
-        { "policy", verb_policy, "policy check [FILE...] | policy keys validate and print the effective policy" },
-        { "shadow-report", verb_shadow_report, "shadow-report [--since S] [--json]   what shadow mode would have done, per day" },
+        { "kill-switch", verb_kill_switch,
+          "kill-switch on|off|status            stop (mask) or resume every heal unit" },
+        { "policy", verb_policy,
+          "policy check [FILE...] | policy keys validate and print the effective policy" },
+        { "shadow-report", verb_shadow_report,
+          "shadow-report [--since S] [--json]   what shadow mode would have done, per day" },
+        { "run", verb_run, "run disk-reclaim [--mount M]         ask a helper to run now (request file)" },
 };
 
 static void help(void) {

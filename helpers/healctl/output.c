@@ -10,6 +10,7 @@
 
 /* ---- messages ------------------------------------------------------------- */
 
+static void vlog(const char *prefix, int r, const char *fmt, va_list ap) _printf_(3, 0);
 static void vlog(const char *prefix, int r, const char *fmt, va_list ap) {
         fputs("healctl: ", stderr);
         if (prefix)
@@ -59,7 +60,7 @@ int usage_error(const char *verb, const char *fmt, ...) {
 
 struct table {
         size_t n_cols;
-        char **cells; /* row-major, headers first */
+        char **cells;  /* row-major, headers first */
         size_t n_rows; /* headers included */
 };
 

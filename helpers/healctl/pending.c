@@ -42,7 +42,8 @@ char *pending_view_deadline(const heal_pending *p, uint64_t now) {
 }
 
 bool pending_view_is_shadow(const heal_pending *p) {
-        return p->idem_key && strncmp(p->idem_key, HEAL_GUARD_SHADOW_PREFIX, strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0;
+        return p->idem_key &&
+               strncmp(p->idem_key, HEAL_GUARD_SHADOW_PREFIX, strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0;
 }
 
 json_t *pending_view_json(const heal_pending *p, uint64_t now) {
@@ -50,14 +51,14 @@ json_t *pending_view_json(const heal_pending *p, uint64_t now) {
 
         if (!deadline)
                 return NULL;
-        return json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:O?, s:I, s:I, s:I, s:s}",
-                         "id", p->id, "status", pending_view_status(p, now), "tier", p->tier,
-                         "shadow", pending_view_is_shadow(p), "healer", p->healer, "class", p->class,
-                         "target", p->target, "incident", p->incident, "intent", p->intent,
-                         "rerun_unit", p->rerun_unit, "decided_by", p->decided_by, "facts", p->facts,
-                         "created_usec", (json_int_t) p->created_usec,
-                         "not_before_usec", (json_int_t) p->not_before_usec,
-                         "expires_usec", (json_int_t) p->expires_usec, "deadline", deadline);
+        return json_pack(
+                "{s:s, s:s, s:s?, s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:O?, s:I, s:I, s:I, s:s}",
+                "id", p->id, "status", pending_view_status(p, now), "tier", p->tier, "shadow",
+                pending_view_is_shadow(p), "healer", p->healer, "class", p->class, "target", p->target,
+                "incident", p->incident, "intent", p->intent, "rerun_unit", p->rerun_unit, "decided_by",
+                p->decided_by, "facts", p->facts, "created_usec", (json_int_t) p->created_usec,
+                "not_before_usec", (json_int_t) p->not_before_usec, "expires_usec",
+                (json_int_t) p->expires_usec, "deadline", deadline);
 }
 
 /* ---- shared ---------------------------------------------------------------- */
@@ -113,8 +114,8 @@ static void audit_decision(const heal_pending *p, heal_event ev, const char *who
         heal_audit_step step = { .reason = "healctl" };
 
         /* The audit falls back to stderr on its own; nothing more to do on failure. */
-        (void) heal_audit(&inc, ev, &step, "%s on %s: %s %s by %s (pending %s)",
-                          p->class, p->target, p->intent ? p->intent : "action", fmt_what, who, p->id);
+        (void) heal_audit(&inc, ev, &step, "%s on %s: %s %s by %s (pending %s)", p->class, p->target,
+                          p->intent ? p->intent : "action", fmt_what, who, p->id);
 }
 
 /* ---- healctl pending -------------------------------------------------------- */
@@ -193,8 +194,9 @@ static int pending_print(const heal_pending *list, size_t n, char **corrupt, boo
         if (n == 0)
                 printf("No pending actions.\n");
         else {
-                _cleanup_(table_freep) table *t = table_new((const char *const[]) {
-                        "ID", "STATUS", "TIER", "CLASS", "TARGET", "INTENT", "CREATED", "DEADLINE", "DECIDED BY", NULL });
+                _cleanup_(table_freep) table *t =
+                        table_new((const char *const[]){ "ID", "STATUS", "TIER", "CLASS", "TARGET", "INTENT",
+                                                         "CREATED", "DEADLINE", "DECIDED BY", NULL });
                 if (!t)
                         return CTL_EXIT_FAILURE;
                 for (size_t i = 0; i < n; i++) {
@@ -203,7 +205,8 @@ static int pending_print(const heal_pending *list, size_t n, char **corrupt, boo
                         _cleanup_free_ char *tier = NULL;
                         if (!created || !deadline)
                                 return CTL_EXIT_FAILURE;
-                        if (pending_view_is_shadow(&list[i]) && asprintf(&tier, "%s (shadow)", list[i].tier) < 0)
+                        if (pending_view_is_shadow(&list[i]) &&
+                            asprintf(&tier, "%s (shadow)", list[i].tier) < 0)
                                 return CTL_EXIT_FAILURE;
                         if (table_add_rowv(t, list[i].id, pending_view_status(&list[i], now),
                                            tier ? tier : list[i].tier, list[i].class, list[i].target,
@@ -289,7 +292,8 @@ static int explain_refusal(heal_state *s, const char *id, int r, uint64_t now) {
         case -EALREADY:
                 if (heal_pending_load(s, id, &p) >= 0)
                         log_error("pending %s was already %s by %s", id,
-                                  heal_pending_status_to_string(p.status), p.decided_by ? p.decided_by : "someone");
+                                  heal_pending_status_to_string(p.status),
+                                  p.decided_by ? p.decided_by : "someone");
                 else
                         log_error("pending %s was already decided", id);
                 return CTL_EXIT_NOT_FOUND;
@@ -317,8 +321,9 @@ static int start_rerun(const heal_pending *p) {
 
         r = heal_bus_open(&bus);
         if (r < 0)
-                return log_error_errno(r, "approved, but cannot connect to systemd to start %s (run: systemctl start %s)",
-                                       p->rerun_unit, p->rerun_unit);
+                return log_error_errno(
+                        r, "approved, but cannot connect to systemd to start %s (run: systemctl start %s)",
+                        p->rerun_unit, p->rerun_unit);
         r = heal_unit_job(bus, "StartUnit", p->rerun_unit, START_WAIT_USEC, &result);
         if (r == -ETIMEDOUT) {
                 printf("started %s (still running)\n", p->rerun_unit);
@@ -411,7 +416,8 @@ static int verb_decide(int argc, char *argv[], heal_pending_status status) {
         if (status != HEAL_PENDING_APPROVED || no_start)
                 return CTL_EXIT_OK;
         if (!p.rerun_unit) {
-                log_error("approved, but the record names no unit to re-run; the helper acts on its next run");
+                log_error(
+                        "approved, but the record names no unit to re-run; the helper acts on its next run");
                 return CTL_EXIT_FAILURE;
         }
         return start_rerun(&p) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;

@@ -28,14 +28,16 @@ static int print_json(const shadow_row *rows, size_t n) {
                 if (!days)
                         return -ENOMEM;
                 for (size_t d = 0; d < rows[i].n_days; d++)
-                        if (json_array_append_new(days, json_pack("{s:s, s:I}", "day", rows[i].days[d].day, "count",
+                        if (json_array_append_new(days, json_pack("{s:s, s:I}", "day", rows[i].days[d].day,
+                                                                  "count",
                                                                   (json_int_t) rows[i].days[d].count)) < 0) {
                                 json_decref(days);
                                 return -ENOMEM;
                         }
-                row = json_pack("{s:s, s:s, s:I, s:I, s:b, s:o}", "class", rows[i].class, "target", rows[i].target,
-                                "total", (json_int_t) rows[i].total, "max_per_day", (json_int_t) rows[i].max_per_day,
-                                "suspicious", rows[i].suspicious, "days", days);
+                row = json_pack("{s:s, s:s, s:I, s:I, s:b, s:o}", "class", rows[i].class, "target",
+                                rows[i].target, "total", (json_int_t) rows[i].total, "max_per_day",
+                                (json_int_t) rows[i].max_per_day, "suspicious", rows[i].suspicious, "days",
+                                days);
                 if (json_array_append_new(arr, row) < 0)
                         return -ENOMEM;
         }
@@ -44,7 +46,7 @@ static int print_json(const shadow_row *rows, size_t n) {
 }
 
 static int print_text(const shadow_row *rows, size_t n) {
-        _cleanup_(table_freep) table *t = table_new((const char *const[]) {
+        _cleanup_(table_freep) table *t = table_new((const char *const[]){
                 "CLASS", "TARGET", "TOTAL", "DAYS", "MAX/DAY", "FLAG", "PER DAY", NULL });
         size_t suspicious = 0;
 
@@ -61,7 +63,8 @@ static int print_text(const shadow_row *rows, size_t n) {
                         fprintf(f, "%s%s:%zu", d ? " " : "", rows[i].days[d].day, rows[i].days[d].count);
                 if (fclose(f) != 0)
                         return -ENOMEM;
-                if (asprintf(&total, "%zu", rows[i].total) < 0 || asprintf(&days, "%zu", rows[i].n_days) < 0 ||
+                if (asprintf(&total, "%zu", rows[i].total) < 0 ||
+                    asprintf(&days, "%zu", rows[i].n_days) < 0 ||
                     asprintf(&max, "%zu", rows[i].max_per_day) < 0)
                         return -ENOMEM;
                 if (table_add_rowv(t, rows[i].class, rows[i].target, total, days, max,
@@ -71,7 +74,8 @@ static int print_text(const shadow_row *rows, size_t n) {
         }
         table_print(t, stdout);
         if (suspicious > 0)
-                printf("\n%zu target%s would have been acted on more than %d times in a day: look for a bug\n"
+                printf("\n%zu target%s would have been acted on more than %d times in a day: look for a "
+                       "bug\n"
                        "(a flapping check, a too-tight threshold) before going live.\n",
                        suspicious, suspicious == 1 ? "" : "s", SHADOW_SUSPICIOUS_PER_DAY);
         return 0;

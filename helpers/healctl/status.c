@@ -19,12 +19,14 @@
 #define STATUS_JOURNAL_DAYS 30
 
 static const char *const action_events[] = { "acting", "would-act", NULL };
-static const char *const outcome_events[] = { "verified", "verify-failed", "action-failed", "would-act", "skipped",
-                                              "escalated", "pending", "approved", "cancelled", "expired", NULL };
+static const char *const outcome_events[] = {
+        "verified", "verify-failed", "action-failed", "would-act", "skipped", "escalated",
+        "pending",  "approved",      "cancelled",     "expired",   NULL
+};
 /* What is read from the journal: both lists above. */
-static const char *const journal_events[] = { "acting", "would-act", "verified", "verify-failed", "action-failed",
-                                              "skipped", "escalated", "pending", "approved", "cancelled", "expired",
-                                              NULL };
+static const char *const journal_events[] = { "acting",        "would-act", "verified",  "verify-failed",
+                                              "action-failed", "skipped",   "escalated", "pending",
+                                              "approved",      "cancelled", "expired",   NULL };
 
 typedef struct status_ctx {
         uint64_t now;
@@ -88,7 +90,8 @@ static int add_keys_with_prefix(heal_state *s, const char *ns, const char *prefi
 
 /* ---- gathering ------------------------------------------------------------- */
 
-static json_t *tokens_json(heal_state *s, const char *ns, const char *key, const heal_budget_spec *spec, uint64_t now) {
+static json_t *tokens_json(heal_state *s, const char *ns, const char *key, const heal_budget_spec *spec,
+                           uint64_t now) {
         heal_budget_req req = { .key = key, .spec = *spec };
         uint32_t left = 0;
         int r = heal_budget_peek(s, ns, &req, now, &left);
@@ -100,7 +103,8 @@ static json_t *tokens_json(heal_state *s, const char *ns, const char *key, const
 }
 
 static json_t *breaker_json(heal_state *s, const char *key, const heal_class_policy *cls, uint64_t now) {
-        heal_breaker_spec spec = cls ? cls->breaker : (heal_breaker_spec) { .failures = 3, .cooldown_s = 600 };
+        heal_breaker_spec spec =
+                cls ? cls->breaker : (heal_breaker_spec){ .failures = 3, .cooldown_s = 600 };
         heal_breaker_state st;
         uint32_t failures = 0;
         int r = heal_breaker_get(s, key, &spec, now, &st, &failures);
@@ -108,8 +112,10 @@ static json_t *breaker_json(heal_state *s, const char *key, const heal_class_pol
         if (r == -ENOENT)
                 return json_pack("{s:s, s:i}", "state", "closed", "failures", 0);
         if (r < 0)
-                return json_pack("{s:s, s:s}", "state", "unknown", "error", r == -EBADMSG ? "corrupt" : strerror(-r));
-        return json_pack("{s:s, s:i}", "state", heal_breaker_state_to_string(st), "failures", (int) failures);
+                return json_pack("{s:s, s:s}", "state", "unknown", "error",
+                                 r == -EBADMSG ? "corrupt" : strerror(-r));
+        return json_pack("{s:s, s:i}", "state", heal_breaker_state_to_string(st), "failures",
+                         (int) failures);
 }
 
 static json_t *entry_brief(const status_ctx *c, long i) {
@@ -122,13 +128,15 @@ static json_t *entry_brief(const status_ctx *c, long i) {
         time = format_timestamp(e->usec);
         if (!time)
                 return NULL;
-        return json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?}", "time_usec", (json_int_t) e->usec, "time", time,
-                         "event", e->event, "intent", e->intent, "reason", e->reason, "message", e->message);
+        return json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?}", "time_usec", (json_int_t) e->usec, "time",
+                         time, "event", e->event, "intent", e->intent, "reason", e->reason, "message",
+                         e->message);
 }
 
-static json_t *target_json(const status_ctx *c, const char *class, const heal_class_policy *cls, const char *target,
-                           bool shadow) {
-        _cleanup_free_ char *bkey = heal_guard_breaker_key(class, target), *tkey = heal_guard_budget_key_target(class, target);
+static json_t *target_json(const status_ctx *c, const char *class, const heal_class_policy *cls,
+                           const char *target, bool shadow) {
+        _cleanup_free_ char *bkey = heal_guard_breaker_key(class, target),
+                            *tkey = heal_guard_budget_key_target(class, target);
         _cleanup_free_ char *skey = NULL;
         _cleanup_json_ json_t *o = NULL, *pend = json_array();
         const char *budget_ns = shadow ? HEAL_GUARD_NS_SHADOW_BUDGET : HEAL_GUARD_NS_BUDGET;
@@ -143,10 +151,14 @@ static json_t *target_json(const status_ctx *c, const char *class, const heal_cl
         }
 
         o = json_pack("{s:s, s:o?, s:o?, s:o?, s:o?, s:O}", "target", target, "breaker",
-                      c->state ? breaker_json(c->state, shadow ? skey : bkey, cls, c->now) : json_null(), "tokens",
-                      c->state && cls ? tokens_json(c->state, budget_ns, tkey, &cls->target_budget, c->now) : json_null(),
-                      "last_action", entry_brief(c, audit_last(c->entries, c->n_entries, class, target, action_events)),
-                      "last_outcome", entry_brief(c, audit_last(c->entries, c->n_entries, class, target, outcome_events)),
+                      c->state ? breaker_json(c->state, shadow ? skey : bkey, cls, c->now) : json_null(),
+                      "tokens",
+                      c->state && cls ? tokens_json(c->state, budget_ns, tkey, &cls->target_budget, c->now)
+                                      : json_null(),
+                      "last_action",
+                      entry_brief(c, audit_last(c->entries, c->n_entries, class, target, action_events)),
+                      "last_outcome",
+                      entry_brief(c, audit_last(c->entries, c->n_entries, class, target, outcome_events)),
                       "pending", pend);
         return TAKE_PTR(o);
 }
@@ -203,11 +215,13 @@ static json_t *class_json(const status_ctx *c, const char *class) {
                         return NULL;
 
         o = json_pack("{s:s, s:b, s:s?, s:s?, s:o?, s:O}", "class", class, "in_policy", cls != NULL, "mode",
-                      cls ? heal_mode_to_string(cls->mode) : NULL, "tier", cls ? heal_tier_to_string(cls->tier) : NULL,
-                      "budget",
-                      c->state && cls ? tokens_json(c->state, shadow ? HEAL_GUARD_NS_SHADOW_BUDGET : HEAL_GUARD_NS_BUDGET,
-                                                    ckey, &cls->budget, c->now)
-                                      : json_null(),
+                      cls ? heal_mode_to_string(cls->mode) : NULL, "tier",
+                      cls ? heal_tier_to_string(cls->tier) : NULL, "budget",
+                      c->state && cls
+                              ? tokens_json(c->state,
+                                            shadow ? HEAL_GUARD_NS_SHADOW_BUDGET : HEAL_GUARD_NS_BUDGET,
+                                            ckey, &cls->budget, c->now)
+                              : json_null(),
                       "targets", arr);
         return TAKE_PTR(o);
 }
@@ -257,8 +271,9 @@ static json_t *heartbeats_json(const status_ctx *c) {
                         continue;
                 time = format_timestamp((uint64_t) usec);
                 age = format_timespan(c->now > (uint64_t) usec ? c->now - (uint64_t) usec : 0);
-                if (!time || !age || json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s}", "healer", healer,
-                                                                          "time_usec", usec, "time", time, "age", age)) < 0)
+                if (!time || !age ||
+                    json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s}", "healer", healer,
+                                                         "time_usec", usec, "time", time, "age", age)) < 0)
                         return NULL;
         }
         return TAKE_PTR(arr);
@@ -303,12 +318,13 @@ static json_t *status_json(const status_ctx *c, bool bus) {
                                                      &c->policy->global_budget, c->now)
                                        : json_null();
 
-        o = json_pack("{s:o?, s:{s:s, s:s?}, s:{s:s, s:s?}, s:o?, s:o?, s:o?, s:O, s:o?}", "policy", policy, "state",
-                      "dir", heal_path_state_dir(), "error", c->state ? NULL : strerror(-c->state_r), "journal",
-                      "state", c->journal_r < 0 ? "unavailable" : "ok", "error",
+        o = json_pack("{s:o?, s:{s:s, s:s?}, s:{s:s, s:s?}, s:o?, s:o?, s:o?, s:O, s:o?}", "policy", policy,
+                      "state", "dir", heal_path_state_dir(), "error",
+                      c->state ? NULL : strerror(-c->state_r), "journal", "state",
+                      c->journal_r < 0 ? "unavailable" : "ok", "error",
                       c->journal_r < 0 ? strerror(-c->journal_r) : NULL, "kill_switch",
-                      bus ? killswitch_json() : json_null(), "global_budget", global, "classes", classes_json(c),
-                      "pending", pend, "heartbeats", heartbeats_json(c));
+                      bus ? killswitch_json() : json_null(), "global_budget", global, "classes",
+                      classes_json(c), "pending", pend, "heartbeats", heartbeats_json(c));
         return TAKE_PTR(o);
 }
 
@@ -326,7 +342,9 @@ static char *tokens_text(const json_t *t) {
         if (js(t, "error"))
                 return asprintf(&s, "? (%s)", js(t, "error")) < 0 ? NULL : s;
         return asprintf(&s, "%d/%d", (int) json_integer_value(json_object_get(t, "left")),
-                        (int) json_integer_value(json_object_get(t, "of"))) < 0 ? NULL : s;
+                        (int) json_integer_value(json_object_get(t, "of"))) < 0
+                       ? NULL
+                       : s;
 }
 
 static char *breaker_text(const json_t *b) {
@@ -336,8 +354,10 @@ static char *breaker_text(const json_t *b) {
                 return strdup("-");
         if (js(b, "error"))
                 return asprintf(&s, "? (%s)", js(b, "error")) < 0 ? NULL : s;
-        return asprintf(&s, "%s (%d failed)", js(b, "state"), (int) json_integer_value(json_object_get(b, "failures"))) < 0
-                       ? NULL : s;
+        return asprintf(&s, "%s (%d failed)", js(b, "state"),
+                        (int) json_integer_value(json_object_get(b, "failures"))) < 0
+                       ? NULL
+                       : s;
 }
 
 static char *entry_text(const json_t *e, bool with_time) {
@@ -345,8 +365,9 @@ static char *entry_text(const json_t *e, bool with_time) {
 
         if (!json_is_object(e))
                 return strdup("-");
-        if (asprintf(&s, "%s%s%s%s%s%s", with_time ? js(e, "time") : "", with_time ? " " : "", js(e, "event"),
-                     js(e, "reason") ? " (" : "", js(e, "reason") ? js(e, "reason") : "", js(e, "reason") ? ")" : "") < 0)
+        if (asprintf(&s, "%s%s%s%s%s%s", with_time ? js(e, "time") : "", with_time ? " " : "",
+                     js(e, "event"), js(e, "reason") ? " (" : "", js(e, "reason") ? js(e, "reason") : "",
+                     js(e, "reason") ? ")" : "") < 0)
                 return NULL;
         return s;
 }
@@ -363,8 +384,7 @@ static char *ids_text(const json_t *arr) {
         f = open_memstream(&out, &len);
         if (!f)
                 return NULL;
-        json_array_foreach(arr, i, v)
-                fprintf(f, "%s%s", i ? "," : "", json_string_value(v));
+        json_array_foreach(arr, i, v) fprintf(f, "%s%s", i ? "," : "", json_string_value(v));
         if (fclose(f) != 0)
                 return NULL;
         return TAKE_PTR(out);
@@ -380,8 +400,8 @@ static int render_class(const json_t *cl) {
         if (!budget)
                 return -ENOMEM;
         if (json_is_true(json_object_get(cl, "in_policy")))
-                printf("\n%s: mode %s, tier %s, class budget %s\n", js(cl, "class"), js(cl, "mode"), js(cl, "tier"),
-                       budget);
+                printf("\n%s: mode %s, tier %s, class budget %s\n", js(cl, "class"), js(cl, "mode"),
+                       js(cl, "tier"), budget);
         else
                 printf("\n%s: (not in the policy)\n", js(cl, "class"));
         if (json_array_size(targets) == 0) {
@@ -389,7 +409,8 @@ static int render_class(const json_t *cl) {
                 return 0;
         }
 
-        t = table_new((const char *const[]) { "  TARGET", "BREAKER", "TOKENS", "LAST ACTION", "OUTCOME", "PENDING", NULL });
+        t = table_new((const char *const[]){ "  TARGET", "BREAKER", "TOKENS", "LAST ACTION", "OUTCOME",
+                                             "PENDING", NULL });
         if (!t)
                 return -ENOMEM;
         json_array_foreach(targets, i, tg) {
@@ -435,9 +456,7 @@ static int render(const json_t *st) {
                 printf("journal:     ok (last actions from the past %d days)\n", STATUS_JOURNAL_DAYS);
         printf("budget:      global %s tokens\n", global);
 
-        json_array_foreach(classes, i, v)
-                if ((r = render_class(v)) < 0)
-                        return r;
+        json_array_foreach(classes, i, v) if ((r = render_class(v)) < 0) return r;
 
         printf("\npending:     %zu (healctl pending)\n", json_array_size(json_object_get(st, "pending")));
         if (json_array_size(hb) == 0)

@@ -43,7 +43,7 @@ void heal_pending_done(heal_pending *p) {
         free(p->rerun_unit);
         free(p->decided_by);
         json_decref(p->facts);
-        *p = (heal_pending) {};
+        *p = (heal_pending){};
 }
 
 void heal_pending_id(const char *idem_key, char id[static 13]) {
@@ -81,8 +81,7 @@ static int pending_to_json(const heal_pending *p, json_t **ret) {
                 return -ENOMEM;
         if ((r = set_str(o, "id", p->id)) < 0 || (r = set_str(o, "idem_key", p->idem_key)) < 0 ||
             (r = set_str(o, "healer", p->healer)) < 0 || (r = set_str(o, "class", p->class)) < 0 ||
-            (r = set_str(o, "target", p->target)) < 0 ||
-            (r = set_str(o, "incident", p->incident)) < 0 ||
+            (r = set_str(o, "target", p->target)) < 0 || (r = set_str(o, "incident", p->incident)) < 0 ||
             (r = set_str(o, "intent", p->intent)) < 0 || (r = set_str(o, "tier", p->tier)) < 0 ||
             (r = set_str(o, "rerun_unit", p->rerun_unit)) < 0 ||
             (r = set_str(o, "status", heal_pending_status_to_string(p->status))) < 0 ||
@@ -133,7 +132,8 @@ static int pending_from_json(json_t *o, const char *id, heal_pending *ret) {
                 return -EBADMSG;
 
         /* The record must be the one its key names, and its key the one its idempotency key derives. */
-        if ((r = get_str(o, "id", true, &stored_id)) < 0 || (r = get_str(o, "idem_key", true, &p.idem_key)) < 0)
+        if ((r = get_str(o, "id", true, &stored_id)) < 0 ||
+            (r = get_str(o, "idem_key", true, &p.idem_key)) < 0)
                 return r;
         if (strcmp(stored_id, id) != 0 || !heal_pending_id_valid(stored_id))
                 return -EBADMSG;
@@ -165,7 +165,7 @@ static int pending_from_json(json_t *o, const char *id, heal_pending *ret) {
                 p.facts = json_incref(facts);
 
         *ret = p;
-        p = (heal_pending) {};
+        p = (heal_pending){};
         return 0;
 }
 
@@ -223,8 +223,8 @@ bool heal_pending_stale(const heal_pending *p, uint64_t now_usec) {
         return false;
 }
 
-int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status,
-                        const char *who, uint64_t now_usec, heal_pending *ret) {
+int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status, const char *who,
+                        uint64_t now_usec, heal_pending *ret) {
         _cleanup_(heal_pending_done) heal_pending p = {};
         _cleanup_close_ int lock_fd = -EBADF;
         _cleanup_free_ char *owner = NULL;
@@ -264,7 +264,7 @@ int heal_pending_decide(heal_state *s, const char *id, heal_pending_status statu
 
         if (ret) {
                 *ret = p;
-                p = (heal_pending) {};
+                p = (heal_pending){};
         }
         return 0;
 }

@@ -17,13 +17,13 @@ typedef enum heal_pending_status {
 const char *heal_pending_status_to_string(heal_pending_status s);
 
 typedef struct heal_pending {
-        char id[13];        /* short id for humans: 12 hex chars derived from idem_key */
-        char *idem_key;     /* the incident's idempotency key */
+        char id[13];    /* short id for humans: 12 hex chars derived from idem_key */
+        char *idem_key; /* the incident's idempotency key */
         char *healer, *class, *target, *incident, *intent, *tier;
-        char *rerun_unit;   /* the unit that re-runs the helper through the guard */
+        char *rerun_unit; /* the unit that re-runs the helper through the guard */
         json_t *facts;
         heal_pending_status status;
-        char *decided_by;   /* who approved/cancelled, NULL while waiting */
+        char *decided_by; /* who approved/cancelled, NULL while waiting */
         uint64_t created_usec;
         uint64_t not_before_usec; /* delayed: end of the cancel window */
         uint64_t expires_usec;    /* approve: unapproved after this is expired */
@@ -68,8 +68,8 @@ int heal_pending_remove(heal_state *s, const char *id);
  * (heal_pending_stale(): expired, or a delayed action already due), or -errno.
  * Under the record's lock.
  */
-int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status,
-                        const char *who, uint64_t now_usec, heal_pending *ret);
+int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status, const char *who,
+                        uint64_t now_usec, heal_pending *ret);
 
 /* Every pending action, oldest first. Returns the count and a caller-owned
  * array (free each with heal_pending_done, then the array). Corrupt records

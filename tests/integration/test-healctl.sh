@@ -181,7 +181,7 @@ scenario_cancel() {
         local id
         reset_state
         policy <<'EOF'
-{"classes": {"worker-dead": {"mode": "live", "tier": "delayed", "delay_s": 4, "settle_s": 1}}}
+{"classes": {"worker-dead": {"mode": "live", "tier": "delayed", "delay_s": 15, "settle_s": 1}}}
 EOF
         make_worker w-cancel once
         hc_expect 0 enroll w-cancel
@@ -191,7 +191,8 @@ EOF
         [ -n "$id" ] || fail "cancel: no pending record"
         hc_expect 0 cancel "$id"
         hc_expect 3 cancel "$id"
-        # The window ends, the scheduled re-run comes and goes.
+        # The window (long enough for a loaded test machine to cancel in) ends, the scheduled re-run
+        # comes and goes.
         wait_events w-cancel skipped 1
         sb_wait_for 60 reviver_idle w-cancel || fail "cancel: reviver still busy"
         expect_eq "cancel: starts" "$(starts w-cancel)" 1

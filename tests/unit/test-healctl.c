@@ -145,12 +145,15 @@ static void test_shadow_aggregate(void) {
         ASSERT_TRUE(e);
         /* t1: 6 on day one (over the threshold of 5), 2 the next day */
         for (int k = 0; k < 6; k++)
-                e[i++] = entry(MIDNIGHT + (uint64_t) k * 3600 * SEC, "would-act", "worker-dead", "t1.service", NULL);
+                e[i++] = entry(MIDNIGHT + (uint64_t) k * 3600 * SEC, "would-act", "worker-dead",
+                               "t1.service", NULL);
         for (int k = 0; k < 2; k++)
-                e[i++] = entry(MIDNIGHT + 86400 * SEC + (uint64_t) k * SEC, "would-act", "worker-dead", "t1.service", NULL);
+                e[i++] = entry(MIDNIGHT + 86400 * SEC + (uint64_t) k * SEC, "would-act", "worker-dead",
+                               "t1.service", NULL);
         /* t2: exactly 5 in a day is not suspicious */
         for (int k = 0; k < 5; k++)
-                e[i++] = entry(MIDNIGHT + (uint64_t) k * SEC, "would-act", "worker-dead", "t2.service", NULL);
+                e[i++] =
+                        entry(MIDNIGHT + (uint64_t) k * SEC, "would-act", "worker-dead", "t2.service", NULL);
         /* other events and classes: an acting record is not counted */
         e[i++] = entry(MIDNIGHT, "acting", "worker-dead", "t2.service", NULL);
         e[i++] = entry(MIDNIGHT, "would-act", "disk-pressure", "/var", NULL);
@@ -281,7 +284,7 @@ static void test_pending_view(void) {
         ASSERT_STREQ(s, "-");
         free(s);
 
-        p = (heal_pending) {
+        p = (heal_pending){
                 .tier = (char *) "delayed",
                 .status = HEAL_PENDING_WAITING,
                 .idem_key = (char *) "shadow|worker-dead|foo.service|x",
@@ -299,7 +302,7 @@ static void test_table(void) {
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&out, &len);
-        table *t = table_new((const char *const[]) { "A", "LONGER", "C", NULL });
+        table *t = table_new((const char *const[]){ "A", "LONGER", "C", NULL });
 
         ASSERT_TRUE(f && t);
         ASSERT_OK(table_add_rowv(t, "xyz", NULL, "last"));

@@ -15,7 +15,7 @@
 
 /* A waiting action of @tier; strings are copies the caller frees with heal_pending_done(). */
 static void make_pending(heal_pending *p, const char *idem_key, const char *tier, uint64_t created) {
-        *p = (heal_pending) {
+        *p = (heal_pending){
                 .idem_key = strdup(idem_key),
                 .healer = strdup("worker-reviver"),
                 .class = strdup("worker-dead"),
@@ -156,7 +156,8 @@ static void test_decide(heal_state *s) {
         heal_pending_done(&got);
 
         /* twice: the first decision stands */
-        ASSERT_EQ(heal_pending_decide(s, ap.id, HEAL_PENDING_CANCELLED, "bob", T0 + 61 * SEC, &got), -EALREADY);
+        ASSERT_EQ(heal_pending_decide(s, ap.id, HEAL_PENDING_CANCELLED, "bob", T0 + 61 * SEC, &got),
+                  -EALREADY);
         ASSERT_OK(heal_pending_load(s, ap.id, &got));
         ASSERT_EQ(got.status, HEAL_PENDING_APPROVED);
         ASSERT_STREQ(got.decided_by, "alice");
@@ -168,7 +169,8 @@ static void test_decide(heal_state *s) {
         ASSERT_EQ(got.status, HEAL_PENDING_CANCELLED);
         ASSERT_STREQ(got.decided_by, "bob");
         heal_pending_done(&got);
-        ASSERT_EQ(heal_pending_decide(s, dl.id, HEAL_PENDING_CANCELLED, "bob", T0 + 11 * SEC, NULL), -EALREADY);
+        ASSERT_EQ(heal_pending_decide(s, dl.id, HEAL_PENDING_CANCELLED, "bob", T0 + 11 * SEC, NULL),
+                  -EALREADY);
 
         /* expired approve plan: -ESTALE and the record is unchanged */
         heal_pending_done(&ap);
@@ -177,20 +179,23 @@ static void test_decide(heal_state *s) {
         heal_pending_id(ap.idem_key, ap.id);
         ASSERT_TRUE(!heal_pending_stale(&ap, ap.expires_usec - 1));
         ASSERT_TRUE(heal_pending_stale(&ap, ap.expires_usec));
-        ASSERT_EQ(heal_pending_decide(s, ap.id, HEAL_PENDING_APPROVED, "alice", ap.expires_usec, NULL), -ESTALE);
+        ASSERT_EQ(heal_pending_decide(s, ap.id, HEAL_PENDING_APPROVED, "alice", ap.expires_usec, NULL),
+                  -ESTALE);
         ASSERT_OK(heal_pending_load(s, ap.id, &again));
         ASSERT_EQ(again.status, HEAL_PENDING_WAITING);
         ASSERT_TRUE(again.decided_by == NULL);
         heal_pending_done(&again);
         /* one microsecond before expiry still decides */
-        ASSERT_EQ(heal_pending_decide(s, ap.id, HEAL_PENDING_CANCELLED, "alice", ap.expires_usec - 1, NULL), 0);
+        ASSERT_EQ(heal_pending_decide(s, ap.id, HEAL_PENDING_CANCELLED, "alice", ap.expires_usec - 1, NULL),
+                  0);
 
         /* delayed action past its window runs by itself: too late to cancel */
         heal_pending_done(&dl);
         make_pending(&dl, "worker-dead|foo.service|delayed-late", "delayed", T0);
         ASSERT_OK(heal_pending_save(s, &dl));
         heal_pending_id(dl.idem_key, dl.id);
-        ASSERT_EQ(heal_pending_decide(s, dl.id, HEAL_PENDING_CANCELLED, "bob", dl.not_before_usec + 1, NULL), -ESTALE);
+        ASSERT_EQ(heal_pending_decide(s, dl.id, HEAL_PENDING_CANCELLED, "bob", dl.not_before_usec + 1, NULL),
+                  -ESTALE);
         ASSERT_OK(heal_pending_load(s, dl.id, &again));
         ASSERT_EQ(again.status, HEAL_PENDING_WAITING);
 
@@ -211,10 +216,10 @@ static void test_corrupt(heal_state *s) {
         heal_pending_id(p.idem_key, p.id);
 
         /* a record with a field of the wrong type */
-        bad = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
-                        "id", p.id, "idem_key", p.idem_key, "class", p.class, "target", p.target,
-                        "tier", p.tier, "status", "waiting", "created_usec", "yesterday",
-                        "healer", "x", "not_before_usec", 0, "expires_usec", 0);
+        bad = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "id", p.id, "idem_key",
+                        p.idem_key, "class", p.class, "target", p.target, "tier", p.tier, "status",
+                        "waiting", "created_usec", "yesterday", "healer", "x", "not_before_usec", 0,
+                        "expires_usec", 0);
         ASSERT_TRUE(bad);
         ASSERT_OK(heal_state_write(s, "pending", p.id, bad));
         ASSERT_EQ(heal_pending_load(s, p.id, &q), -EBADMSG);
