@@ -237,7 +237,7 @@ void stuck_intent_done(stuck_intent *i) {
         *i = (stuck_intent) {};
 }
 
-int stuck_decide(const char *class, const char *unit, stuck_intent *ret) {
+int stuck_decide(const char *class, const char *unit, const char *evidence, stuck_intent *ret) {
         stuck_intent i = { .class = class, .tier_override = -1 };
         int r;
 
@@ -249,12 +249,13 @@ int stuck_decide(const char *class, const char *unit, stuck_intent *ret) {
                 i.kill = true;
         } else if (strcmp(class, STUCK_CLASS_D_STATE) == 0) {
                 /* A task in D cannot be killed: only a human (or a reboot) can clear it. */
-                r = asprintf(&i.intent, "hand %s to a human: a task sits in uninterruptible sleep", unit);
+                r = asprintf(&i.intent, "hand %s to a human: %s", unit,
+                             evidence ?: "a task sits in uninterruptible sleep");
                 i.rollback = "none needed: nothing is done";
                 i.tier_override = HEAL_TIER_HUMAN;
         } else if (strcmp(class, STUCK_CLASS_ZOMBIES) == 0) {
                 /* Reaping is the parent's job; killing it is a human's call. */
-                r = asprintf(&i.intent, "hand %s to a human: zombies pile up under one parent", unit);
+                r = asprintf(&i.intent, "hand %s to a human: %s", unit, evidence ?: "zombies pile up under one parent");
                 i.rollback = "none needed: nothing is done";
                 i.tier_override = HEAL_TIER_HUMAN;
         } else

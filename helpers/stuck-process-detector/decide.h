@@ -83,5 +83,7 @@ typedef struct stuck_intent {
 
 void stuck_intent_done(stuck_intent *i);
 
-/* The intent for @class on @unit. Return: 0, -EINVAL for a class the detector does not know, -ENOMEM. */
-int stuck_decide(const char *class, const char *unit, stuck_intent *ret);
+/* The intent for @class on @unit; @evidence (may be NULL) names what a human is handed ("blocked: PID 7
+ * (cat) in uninterruptible sleep ..."), so the escalation names the task or parent.
+ * Return: 0, -EINVAL for a class the detector does not know, -ENOMEM. */
+int stuck_decide(const char *class, const char *unit, const char *evidence, stuck_intent *ret);

@@ -166,7 +166,7 @@ static int report(detector *d, unit_scan *u, const heal_class_policy *c, const s
 
         if (v == STUCK_VERDICT_NONE || v == STUCK_VERDICT_DWELLING || v == STUCK_VERDICT_RESOLVED)
                 return 0;
-        r = stuck_decide(class, u->unit, &in);
+        r = stuck_decide(class, u->unit, what, &in);
         if (r < 0)
                 return r;
         inc = incident_of(d, c, &in, u->unit, id, facts);
@@ -177,7 +177,7 @@ static int report(detector *d, unit_scan *u, const heal_class_policy *c, const s
                 return 0;
         }
         if (v == STUCK_VERDICT_DETECTED || (v == STUCK_VERDICT_CONFIRMED && now->n_samples == 1))
-                (void) heal_audit(&inc, HEAL_EVENT_DETECTED, NULL, "%s looks %s; watching it for %u s.", u->unit,
+                (void) heal_audit(&inc, HEAL_EVENT_DETECTED, NULL, "%s may be %s; watching it for %u s.", u->unit,
                                   what, c->dwell_s);
         if (v == STUCK_VERDICT_DETECTED)
                 return 0;

@@ -165,13 +165,14 @@ static void test_decide(void) {
         _cleanup_(stuck_intent_done) stuck_intent a = {}, b = {}, c = {};
         stuck_intent x = {};
 
-        ASSERT_OK(stuck_decide(STUCK_CLASS, "w.service", &a));
+        ASSERT_OK(stuck_decide(STUCK_CLASS, "w.service", NULL, &a));
         ASSERT_TRUE(a.kill && a.tier_override == -1 && strstr(a.intent, "SIGABRT") && strstr(a.intent, "w.service"));
-        ASSERT_OK(stuck_decide(STUCK_CLASS_D_STATE, "w.service", &b));
-        ASSERT_TRUE(!b.kill && b.tier_override == HEAL_TIER_HUMAN);
-        ASSERT_OK(stuck_decide(STUCK_CLASS_ZOMBIES, "w.service", &c));
-        ASSERT_TRUE(!c.kill && c.tier_override == HEAL_TIER_HUMAN);
-        ASSERT_EQ(stuck_decide("worker-dead", "w.service", &x), -EINVAL);
+        ASSERT_OK(stuck_decide(STUCK_CLASS_D_STATE, "w.service", NULL, &b));
+        ASSERT_TRUE(!b.kill && b.tier_override == HEAL_TIER_HUMAN && strstr(b.intent, "uninterruptible"));
+        /* The evidence reaches the intent, so the escalation names the parent. */
+        ASSERT_OK(stuck_decide(STUCK_CLASS_ZOMBIES, "w.service", "60 zombies under PID 7 (forker)", &c));
+        ASSERT_TRUE(!c.kill && c.tier_override == HEAL_TIER_HUMAN && strstr(c.intent, "PID 7 (forker)"));
+        ASSERT_EQ(stuck_decide("worker-dead", "w.service", NULL, &x), -EINVAL);
 }
 
 /* The shipped policy defines the three classes in shadow mode with the detector's keys. */
