@@ -160,6 +160,7 @@ static int write_atomic(const char *dir, const char *path, json_t *j) {
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        errno = 0; /* json_dumpfd() may fail without setting it */
         if (json_dumpfd(j, fd, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 || write(fd, "\n", 1) != 1 ||
             fchmod(fd, 0600) < 0 || rename(tmp, path) < 0) {
                 int r = errno ? -errno : -EIO;

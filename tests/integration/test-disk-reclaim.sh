@@ -114,7 +114,8 @@ policy() {
      "target_budget": {"actions": 100, "per_s": 60}, "budget": {"actions": 100, "per_s": 60},
      "mounts": ["$MNT"], "include_loop": true, "min_free_percent": 10, "target_free_percent": $TARGET_PERCENT,
      "sources": ${3:-$SOURCES}},
-   "disk-leaked": {"mode": "live", "dwell_s": 0, "leak_threshold_bytes": 1048576}}}
+   "disk-leaked": {"mode": "live", "tier": "approve", "dwell_s": 0, "settle_s": 1, "leak_threshold_bytes": 1048576,
+     "targets": ["*.service"], "exclude": ["heal-*"]}}}
 EOF
 }
 
@@ -255,6 +256,44 @@ scenario_leaked() {
         sb_exec systemctl stop heal-disk-reclaim.path leaky-holder.service || true
 }
 
+# The leak is what fills the disk (nothing disposable is left): the pending restart is approved, the
+# re-run restarts the holder through the guard, and the space comes back.
+scenario_leaked_approved() {
+        local pid id avail_before avail_after
+        reset
+        populate leak
+        policy live 0 '[{"name": "nothing-old", "root": "/mnt/heal-disk/logs", "patterns": ["*.none"],
+                         "min_age_s": 86400, "tier": "auto"}]'
+        # Restarted, the holder finds no file to hold and just sleeps.
+        sb_exec systemd-run --quiet --unit=leaky-holder2 \
+                sh -c "if [ -e $MNT/leak.bin ]; then exec 3<$MNT/leak.bin; rm -f $MNT/leak.bin; fi; exec sleep infinity" ||
+                fail "approved: cannot start the holder"
+        sb_wait_for 10 sb_sh '! test -e "$1"' "$MNT/leak.bin" || fail "approved: holder did not delete its file"
+        pid=$(sb_exec systemctl show -P MainPID leaky-holder2.service)
+        run_reclaim "approved 1st"
+        expect_eq "approved: pending restart" "$(events disk-leaked pending HEAL_TARGET=leaky-holder2.service)" 1
+        id=$(sb_exec healctl pending --json |
+                jq -r '.pending[] | select(.target == "leaky-holder2.service") | .id' | head -n1) || true
+        [ -n "$id" ] || {
+                fail "approved: no pending id"
+                return
+        }
+        avail_before=$(avail_bytes)
+        sb_exec healctl approve "$id" || fail "approved: healctl approve $id failed"
+        sb_wait_for 120 sb_sh '[ "$(journalctl -q -o cat --output-fields=HEAL_EVENT --since "@$1" HEAL_CLASS=disk-leaked \
+                HEAL_TARGET=leaky-holder2.service HEAL_EVENT=verified | grep -c .)" -ge 1 ]' "$MARK" ||
+                fail "approved: no verified restart within 120 s"
+        sb_wait_for 120 reclaim_idle || fail "approved: $UNIT still running"
+        expect_ge "approved: approved records" "$(events disk-leaked approved HEAL_TARGET=leaky-holder2.service)" 1
+        expect_eq "approved: verified records" "$(events disk-leaked verified HEAL_TARGET=leaky-holder2.service)" 1
+        [ "$(sb_exec systemctl show -P MainPID leaky-holder2.service)" != "$pid" ] &&
+                pass "approved: the holder was restarted" || fail "approved: the holder still runs as $pid"
+        avail_after=$(avail_bytes)
+        [ "$avail_after" -ge $((avail_before + 4 * 1024 * 1024)) ] && pass "approved: the 4 MiB came back" ||
+                fail "approved: available $avail_before -> $avail_after"
+        sb_exec systemctl stop leaky-holder2.service || true
+}
+
 # bad_source NAME SOURCES REASON: the run refuses, escalates, and deletes nothing.
 bad_source() {
         local name=$1 sources=$2 reason=$3 before
@@ -301,7 +340,7 @@ command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null || {
         echo "SKIP: needs mkfs.ext4 and losetup"
         exit 77
 }
-all=(shadow_then_live leaked bad_policy state_full)
+all=(shadow_then_live leaked leaked_approved bad_policy state_full)
 [ "$#" -gt 0 ] && all=("$@")
 
 sandbox_up "$build_dir" || exit 1
