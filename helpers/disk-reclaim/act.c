@@ -31,7 +31,7 @@ static int free_bytes_now(const char *path, uint64_t *ret) {
 
         if (statvfs(path, &sv) < 0)
                 return -errno;
-        *ret = (uint64_t) sv.f_bfree * sv.f_frsize;
+        *ret = (uint64_t)sv.f_bfree * sv.f_frsize;
         return 0;
 }
 
@@ -48,18 +48,20 @@ static json_t *result_facts(const disk_act_ctx *c) {
                         return NULL;
                 for (int k = RECLAIM_SKIP_GONE; k < _RECLAIM_OUTCOME_MAX; k++)
                         if (sr->skipped[k] > 0 &&
-                            json_object_set_new(skipped, reclaim_outcome_to_string((reclaim_outcome) k),
-                                                json_integer((json_int_t) sr->skipped[k])) < 0)
+                            json_object_set_new(skipped, reclaim_outcome_to_string((reclaim_outcome)k),
+                                                json_integer((json_int_t)sr->skipped[k])) < 0)
                                 return NULL;
-                if (json_array_append_new(srcs, json_pack("{s:s, s:I, s:I, s:O}", "name", c->plan->sources[i].name,
-                                                          "freed_bytes", (json_int_t) sr->freed_bytes, "freed_files",
-                                                          (json_int_t) sr->freed_files, "skipped", skipped)) < 0)
+                if (json_array_append_new(
+                            srcs, json_pack("{s:s, s:I, s:I, s:O}", "name", c->plan->sources[i].name,
+                                            "freed_bytes", (json_int_t)sr->freed_bytes, "freed_files",
+                                            (json_int_t)sr->freed_files, "skipped", skipped)) < 0)
                         return NULL;
         }
-        o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s?, s:O}", "freed_bytes", (json_int_t) c->result.freed_bytes,
-                      "freed_files", (json_int_t) c->result.freed_files, "skipped_files",
-                      (json_int_t) c->result.skipped_files, "dirs_removed", (json_int_t) c->result.dirs_removed,
-                      "journal_freed_bytes", (json_int_t) c->journal_freed, "journal_error",
+        o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s?, s:O}", "freed_bytes",
+                      (json_int_t)c->result.freed_bytes, "freed_files", (json_int_t)c->result.freed_files,
+                      "skipped_files", (json_int_t)c->result.skipped_files, "dirs_removed",
+                      (json_int_t)c->result.dirs_removed, "journal_freed_bytes",
+                      (json_int_t)c->journal_freed, "journal_error",
                       c->journal_error ? strerror(c->journal_error) : NULL, "sources", srcs);
         return TAKE_PTR(o);
 }
@@ -82,7 +84,7 @@ int disk_act(void *userdata, char **ret_detail) {
                 c->journal_error = r < 0 ? -r : 0;
         }
         /* The audit records after this one carry what was done, per source. */
-        (void) json_object_set_new(c->facts, "result", result_facts(c));
+        (void)json_object_set_new(c->facts, "result", result_facts(c));
 
         freed = disk_format_bytes(c->result.freed_bytes + c->journal_freed);
         if (asprintf(ret_detail, "removed %" PRIu64 " of %zu planned files and freed %s%s%s%s%s",
@@ -99,8 +101,8 @@ int disk_act(void *userdata, char **ret_detail) {
 static void settle(uint64_t usec) {
         while (usec > 0) {
                 uint64_t step = usec > USEC_PER_SEC ? USEC_PER_SEC : usec;
-                struct timespec ts = { .tv_sec = (time_t) (step / USEC_PER_SEC),
-                                       .tv_nsec = (long) (step % USEC_PER_SEC) * 1000 };
+                struct timespec ts = {.tv_sec = (time_t)(step / USEC_PER_SEC),
+                                      .tv_nsec = (long)(step % USEC_PER_SEC) * 1000};
 
                 nanosleep(&ts, NULL);
                 disk_ping(NULL);
@@ -121,7 +123,7 @@ int disk_verify(void *userdata, char **ret_detail) {
                         *ret_detail = NULL;
                 return r;
         }
-        (void) disk_mount_measure(c->m);
+        (void)disk_mount_measure(c->m);
         rose = after > c->free_before ? after - c->free_before : 0;
         slack = removed / VERIFY_SLACK_DIVISOR;
         if (slack < VERIFY_SLACK_MIN_BYTES)
@@ -133,17 +135,20 @@ int disk_verify(void *userdata, char **ret_detail) {
                 return -ENOMEM;
 
         if (removed == 0)
-                r = asprintf(ret_detail, "nothing was removed: all %zu planned files changed since planning", c->plan->n_files);
+                r = asprintf(ret_detail, "nothing was removed: all %zu planned files changed since planning",
+                             c->plan->n_files);
         else if (rose + slack < removed)
-                r = asprintf(ret_detail,
-                             "free space rose by %s but %s were removed: a removed file is probably still held "
-                             "open (see disk-leaked), or another writer took the space; now %s",
-                             rose_s, removed_s, summary);
+                r = asprintf(
+                        ret_detail,
+                        "free space rose by %s but %s were removed: a removed file is probably still held "
+                        "open (see disk-leaked), or another writer took the space; now %s",
+                        rose_s, removed_s, summary);
         else
-                r = asprintf(ret_detail, "removed %s, free space rose by %s; now %s", removed_s, rose_s, summary);
+                r = asprintf(ret_detail, "removed %s, free space rose by %s; now %s", removed_s, rose_s,
+                             summary);
         if (r < 0)
                 *ret_detail = NULL;
-        (void) json_object_set_new(c->facts, "after", json_string(summary));
+        (void)json_object_set_new(c->facts, "after", json_string(summary));
         return removed > 0 && rose + slack >= removed;
 }
 
@@ -164,7 +169,7 @@ static int write_atomic(const char *dir, const char *path, json_t *j) {
         if (json_dumpfd(j, fd, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 || write(fd, "\n", 1) != 1 ||
             fchmod(fd, 0600) < 0 || rename(tmp, path) < 0) {
                 int r = errno ? -errno : -EIO;
-                (void) unlink(tmp);
+                (void)unlink(tmp);
                 return r;
         }
         return 0;
@@ -178,13 +183,13 @@ int disk_plan_file_write(const disk_act_ctx *c, const char *mode, const char *ti
         if (r < 0)
                 return r;
         if (c->journal)
-                journal = json_pack("{s:I, s:I, s:I}", "vacuum_size", (json_int_t) c->journal_size,
-                                    "vacuum_time_s", (json_int_t) c->journal->vacuum_time_s, "freed_bytes",
-                                    (json_int_t) c->journal_freed);
-        doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:O, s:O?, s:o?}", "healer", DISK_HEALER, "mount",
-                        c->m->target, "mode", mode, "tier", tier, "incident", incident, "written_usec",
-                        (json_int_t) c->dr->now_usec, "executed", c->executed, "plan", plan, "journal", journal,
-                        "result", c->executed ? result_facts(c) : NULL);
+                journal = json_pack("{s:I, s:I, s:I}", "vacuum_size", (json_int_t)c->journal_size,
+                                    "vacuum_time_s", (json_int_t)c->journal->vacuum_time_s, "freed_bytes",
+                                    (json_int_t)c->journal_freed);
+        doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:O, s:O?, s:o?}", "healer", DISK_HEALER,
+                        "mount", c->m->target, "mode", mode, "tier", tier, "incident", incident,
+                        "written_usec", (json_int_t)c->dr->now_usec, "executed", c->executed, "plan", plan,
+                        "journal", journal, "result", c->executed ? result_facts(c) : NULL);
         if (!doc)
                 return -ENOMEM;
         return write_atomic(c->dr->plans_dir, c->plan_path, doc);

@@ -14,7 +14,7 @@
  *   CAP_FOWNER           unlink other users' files in sticky directories (/var/tmp)
  *   CAP_DAC_READ_SEARCH  walk directories that are not world-searchable
  *   CAP_SYS_PTRACE       read /proc/PID/fd of processes of other users (leak scan) */
-static const int kept[] = { CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE };
+static const int kept[] = {CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE};
 
 int disk_caps_drop(void) {
         capng_select_t what = CAPNG_SELECT_CAPS;
@@ -33,10 +33,10 @@ int disk_caps_drop(void) {
         }
         /* Never add: a capability we did not have stays absent. */
         for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-                had[i] = capng_have_capability(CAPNG_PERMITTED, (unsigned) kept[i]);
+                had[i] = capng_have_capability(CAPNG_PERMITTED, (unsigned)kept[i]);
         capng_clear(what);
         for (unsigned i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-                if (had[i] && capng_update(CAPNG_ADD, (capng_type_t) type, (unsigned) kept[i]) < 0)
+                if (had[i] && capng_update(CAPNG_ADD, (capng_type_t)type, (unsigned)kept[i]) < 0)
                         return -EINVAL;
         if (capng_apply(what) < 0)
                 return -EPERM;

@@ -11,22 +11,21 @@
 
 const char *disk_verdict_to_string(disk_verdict v) {
         static const char *const table[] = {
-                [DISK_VERDICT_NONE] = "none",
-                [DISK_VERDICT_FIRST] = "first-sample",
-                [DISK_VERDICT_WAITING] = "waiting",
-                [DISK_VERDICT_CONFIRMED] = "confirmed",
+                [DISK_VERDICT_NONE] = "none",           [DISK_VERDICT_FIRST] = "first-sample",
+                [DISK_VERDICT_WAITING] = "waiting",     [DISK_VERDICT_CONFIRMED] = "confirmed",
                 [DISK_VERDICT_DISMISSED] = "dismissed",
         };
 
-        return (unsigned) v < ELEMENTSOF(table) ? table[v] : NULL;
+        return (unsigned)v < ELEMENTSOF(table) ? table[v] : NULL;
 }
 
 static json_t *sample_new(const disk_mount *m, uint64_t now_usec) {
         char dev[32];
 
-        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "mount", m->target, "mount_id", (json_int_t) m->mnt_id,
-                         "devno", disk_dev_string(m->dev, dev), "time_usec", (json_int_t) now_usec,
-                         "avail_bytes", (json_int_t) m->avail_bytes, "free_inodes", (json_int_t) m->free_files);
+        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "mount", m->target, "mount_id",
+                         (json_int_t)m->mnt_id, "devno", disk_dev_string(m->dev, dev), "time_usec",
+                         (json_int_t)now_usec, "avail_bytes", (json_int_t)m->avail_bytes, "free_inodes",
+                         (json_int_t)m->free_files);
 }
 
 /* The kept sample is of this very mount: same mount id and device. */
@@ -35,7 +34,7 @@ static bool same_mount(json_t *sample, const disk_mount *m) {
         json_t *id = json_object_get(sample, "mount_id");
         const char *devno = json_string_value(json_object_get(sample, "devno"));
 
-        return json_is_integer(id) && (uint64_t) json_integer_value(id) == m->mnt_id && devno &&
+        return json_is_integer(id) && (uint64_t)json_integer_value(id) == m->mnt_id && devno &&
                strcmp(devno, disk_dev_string(m->dev, dev)) == 0;
 }
 
@@ -70,8 +69,8 @@ static int load_sample(heal_state *samples, const disk_mount *m, json_t *facts, 
         return 1;
 }
 
-int disk_confirm(heal_state *samples, const disk_mount *m, bool pressure, uint64_t dwell_usec, bool requested,
-                 uint64_t now_usec, json_t *facts, disk_verdict *ret) {
+int disk_confirm(heal_state *samples, const disk_mount *m, bool pressure, uint64_t dwell_usec,
+                 bool requested, uint64_t now_usec, json_t *facts, disk_verdict *ret) {
         _cleanup_json_ json_t *kept = NULL, *fresh = NULL;
         uint64_t first = now_usec;
         int r;
@@ -92,7 +91,7 @@ int disk_confirm(heal_state *samples, const disk_mount *m, bool pressure, uint64
         }
 
         if (kept)
-                first = (uint64_t) json_integer_value(json_object_get(kept, "time_usec"));
+                first = (uint64_t)json_integer_value(json_object_get(kept, "time_usec"));
         else {
                 fresh = sample_new(m, now_usec);
                 if (!fresh)
@@ -101,15 +100,17 @@ int disk_confirm(heal_state *samples, const disk_mount *m, bool pressure, uint64
                 if (r < 0)
                         return r;
         }
-        r = set_fact(facts, "first_sample_usec", json_integer((json_int_t) first));
+        r = set_fact(facts, "first_sample_usec", json_integer((json_int_t)first));
         if (r >= 0)
-                r = set_fact(facts, "dwell_s", json_integer((json_int_t) (dwell_usec / USEC_PER_SEC)));
+                r = set_fact(facts, "dwell_s", json_integer((json_int_t)(dwell_usec / USEC_PER_SEC)));
         if (r < 0)
                 return r;
 
         if (dwell_usec == 0 || requested || (kept && now_usec >= first && now_usec - first >= dwell_usec)) {
                 r = set_fact(facts, "confirmed_by",
-                             json_string(requested ? "request" : dwell_usec == 0 ? "no dwell" : "dwell"));
+                             json_string(requested         ? "request"
+                                         : dwell_usec == 0 ? "no dwell"
+                                                           : "dwell"));
                 if (r < 0)
                         return r;
                 *ret = DISK_VERDICT_CONFIRMED;

@@ -17,7 +17,8 @@ typedef enum disk_verdict {
         DISK_VERDICT_NONE,      /* no pressure and no earlier sample: nothing to say */
         DISK_VERDICT_FIRST,     /* pressure seen for the first time: sample kept, wait for the dwell */
         DISK_VERDICT_WAITING,   /* pressure still there, but the dwell is not over yet */
-        DISK_VERDICT_CONFIRMED, /* pressure held through the dwell on the same mount (or a request confirms it) */
+        DISK_VERDICT_CONFIRMED, /* pressure held through the dwell on the same mount (or a request confirms
+                                   it) */
         DISK_VERDICT_DISMISSED, /* an earlier sample saw pressure, this one does not */
 } disk_verdict;
 
@@ -41,8 +42,8 @@ const char *disk_verdict_to_string(disk_verdict v);
  * Returns 0 with *ret set, or -errno when the sample could not be read or
  * written (a corrupt sample is replaced, not an error).
  */
-int disk_confirm(heal_state *samples, const disk_mount *m, bool pressure, uint64_t dwell_usec, bool requested,
-                 uint64_t now_usec, json_t *facts, disk_verdict *ret);
+int disk_confirm(heal_state *samples, const disk_mount *m, bool pressure, uint64_t dwell_usec,
+                 bool requested, uint64_t now_usec, json_t *facts, disk_verdict *ret);
 
 /* Forget the sample of @mount (after a heal relieved it). Returns 0 or -errno. */
 int disk_confirm_forget(heal_state *samples, const char *mount);

@@ -24,9 +24,9 @@ static void reclaim_planp(reclaim_plan **p) {
 
 /* What one run learns across the tier passes of a mount. */
 typedef struct reclaim_walk {
-        uint64_t promised;      /* bytes earlier passes would free but did not (shadow, pending) */
-        bool acted;             /* a pass removed something */
-        bool stop;              /* refused: no later pass */
+        uint64_t promised; /* bytes earlier passes would free but did not (shadow, pending) */
+        bool acted;        /* a pass removed something */
+        bool stop;         /* refused: no later pass */
 } reclaim_walk;
 
 static int refuse(disk_run *dr, const disk_mount *m, json_t *facts, const char *id, const char *reason,
@@ -45,9 +45,9 @@ static int refuse(disk_run *dr, const disk_mount *m, json_t *facts, const char *
 
         if (json_object_set_new(facts, "refused", json_string(why)) < 0)
                 return -ENOMEM;
-        (void) heal_audit(&inc, HEAL_EVENT_SKIPPED, &(heal_audit_step) { .reason = reason },
-                          "%s: nothing removed, the plan is refused: %s", m->target, why);
-        (void) heal_escalate(dr->policy, &inc, why, NULL);
+        (void)heal_audit(&inc, HEAL_EVENT_SKIPPED, &(heal_audit_step){.reason = reason},
+                         "%s: nothing removed, the plan is refused: %s", m->target, why);
+        (void)heal_escalate(dr->policy, &inc, why, NULL);
         return 0;
 }
 
@@ -89,7 +89,7 @@ static int rules_for(const disk_run *dr, const disk_mount *m, heal_tier t, recla
         k = disk_sources_for_tier(&dr->settings, dr->pressure->tier, t, &rules, &idx);
         if (k < 0)
                 return k;
-        src = calloc((size_t) k + 1, sizeof(*src));
+        src = calloc((size_t)k + 1, sizeof(*src));
         if (!src)
                 return -ENOMEM;
         for (int i = 0; i < k; i++) {
@@ -102,14 +102,15 @@ static int rules_for(const disk_run *dr, const disk_mount *m, heal_tier t, recla
         }
         *ret = TAKE_PTR(rules);
         *ret_src = TAKE_PTR(src);
-        return (int) n;
+        return (int)n;
 }
 
 static char *plan_path(const disk_run *dr, const disk_mount *m, heal_tier t) {
         _cleanup_free_ char *esc = heal_state_escape(m->target);
         char *p = NULL;
 
-        if (!esc || asprintf(&p, "%s/disk-reclaim-%s-%s.json", dr->plans_dir, esc, heal_tier_to_string(t)) < 0)
+        if (!esc ||
+            asprintf(&p, "%s/disk-reclaim-%s-%s.json", dr->plans_dir, esc, heal_tier_to_string(t)) < 0)
                 return NULL;
         return p;
 }
@@ -142,24 +143,26 @@ static json_t *plan_summary(const reclaim_plan *p, const char *path, uint64_t jo
         if (!srcs)
                 return NULL;
         for (size_t i = 0; i < p->n_sources; i++)
-                if (json_array_append_new(srcs, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "name",
-                                                          p->sources[i].name, "root", p->sources[i].root, "walked",
-                                                          p->sources[i].walked, "eligible_files",
-                                                          (json_int_t) p->sources[i].eligible_files, "eligible_bytes",
-                                                          (json_int_t) p->sources[i].eligible_bytes, "planned_files",
-                                                          (json_int_t) p->sources[i].planned_files, "planned_bytes",
-                                                          (json_int_t) p->sources[i].planned_bytes)) < 0)
+                if (json_array_append_new(
+                            srcs,
+                            json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "name", p->sources[i].name,
+                                      "root", p->sources[i].root, "walked", p->sources[i].walked,
+                                      "eligible_files", (json_int_t)p->sources[i].eligible_files,
+                                      "eligible_bytes", (json_int_t)p->sources[i].eligible_bytes,
+                                      "planned_files", (json_int_t)p->sources[i].planned_files,
+                                      "planned_bytes", (json_int_t)p->sources[i].planned_bytes)) < 0)
                         return NULL;
         o = json_pack("{s:o?, s:I, s:I, s:b, s:I, s:O, s:s?}", "need_bytes",
-                      p->need_bytes == UINT64_MAX ? NULL : json_integer((json_int_t) p->need_bytes),
-                      "planned_bytes", (json_int_t) p->planned_bytes, "planned_files", (json_int_t) p->n_files,
-                      "reached", p->reached, "journal_bytes", (json_int_t) journal_bytes, "sources", srcs,
+                      p->need_bytes == UINT64_MAX ? NULL : json_integer((json_int_t)p->need_bytes),
+                      "planned_bytes", (json_int_t)p->planned_bytes, "planned_files", (json_int_t)p->n_files,
+                      "reached", p->reached, "journal_bytes", (json_int_t)journal_bytes, "sources", srcs,
                       "plan_file", path);
         return TAKE_PTR(o);
 }
 
 /* How much of the remaining need the journal would give, and with which --vacuum-size. */
-static uint64_t journal_share(const disk_mount *m, const disk_source *j, uint64_t remaining, uint64_t *ret_size) {
+static uint64_t journal_share(const disk_mount *m, const disk_source *j, uint64_t remaining,
+                              uint64_t *ret_size) {
         uint64_t usage = 0, size;
 
         *ret_size = 0;
@@ -180,7 +183,7 @@ typedef struct pass_need {
 static bool need_of(const disk_run *dr, const disk_mount *m, const reclaim_walk *w, pass_need *n) {
         const disk_thresholds *t = &dr->settings.thresholds;
 
-        *n = (pass_need) { .bytes = disk_need_bytes(m, t), .inodes = disk_need_inodes(m, t) };
+        *n = (pass_need){.bytes = disk_need_bytes(m, t), .inodes = disk_need_inodes(m, t)};
         n->bytes = n->bytes > w->promised ? n->bytes - w->promised : 0;
         if (w->promised > 0)
                 n->inodes = 0; /* a promise in bytes covers the inodes it frees as well, near enough */
@@ -194,7 +197,8 @@ static bool need_of(const disk_run *dr, const disk_mount *m, const reclaim_walk 
 }
 
 static bool outcome_acted(heal_outcome o) {
-        return o == HEAL_OUTCOME_VERIFIED || o == HEAL_OUTCOME_VERIFY_FAILED || o == HEAL_OUTCOME_ACTION_FAILED;
+        return o == HEAL_OUTCOME_VERIFIED || o == HEAL_OUTCOME_VERIFY_FAILED ||
+               o == HEAL_OUTCOME_ACTION_FAILED;
 }
 
 static int guard_pass(disk_run *dr, disk_act_ctx *ctx, heal_tier t, const char *id, const char *intent,
@@ -207,7 +211,7 @@ static int guard_pass(disk_run *dr, disk_act_ctx *ctx, heal_tier t, const char *
                 .intent = intent,
                 .rollback = "irreversible: deleted files cannot be restored",
                 .facts = ctx->facts,
-                .tier_override = (int) t,
+                .tier_override = (int)t,
                 .rerun_unit = DISK_UNIT,
                 .act = disk_act,
                 .verify = disk_verify,
@@ -252,8 +256,8 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         if (!facts)
                 return -ENOMEM;
 
-        r = reclaim_plan_build_ping(rules, (size_t) n, need.build_bytes, dr->settings.max_bytes, need.max_files,
-                                    dr->now_usec, disk_ping, NULL, &plan, &err);
+        r = reclaim_plan_build_ping(rules, (size_t)n, need.build_bytes, dr->settings.max_bytes,
+                                    need.max_files, dr->now_usec, disk_ping, NULL, &plan, &err);
         if (r < 0) {
                 _cleanup_free_ char *why = NULL;
                 w->stop = true;
@@ -273,7 +277,9 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         }
         journal_bytes = need.inode_mode ? 0
                                         : journal_share(m, journal,
-                                                        plan->planned_bytes < need.bytes ? need.bytes - plan->planned_bytes : 0,
+                                                        plan->planned_bytes < need.bytes
+                                                                ? need.bytes - plan->planned_bytes
+                                                                : 0,
                                                         &journal_size);
         if (plan->n_files == 0 && journal_bytes == 0)
                 return 0; /* nothing eligible in this tier */
@@ -283,12 +289,13 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         bytes = disk_format_bytes(plan->planned_bytes + journal_bytes);
         if (!path || !names || !bytes)
                 return -ENOMEM;
-        if (asprintf(&intent, "remove %zu files (%s) from %s on %s", plan->n_files, bytes, names, m->target) < 0)
+        if (asprintf(&intent, "remove %zu files (%s) from %s on %s", plan->n_files, bytes, names,
+                     m->target) < 0)
                 return -ENOMEM;
         if (json_object_set_new(facts, "plan", plan_summary(plan, path, journal_bytes)) < 0)
                 return -ENOMEM;
 
-        ctx = (disk_act_ctx) {
+        ctx = (disk_act_ctx){
                 .dr = dr,
                 .m = m,
                 .plan = plan,
@@ -297,7 +304,7 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
                 .journal = journal_bytes > 0 ? journal : NULL,
                 .journal_size = journal_size,
                 .plan_path = path,
-                .settle_usec = (uint64_t) dr->pressure->settle_s * USEC_PER_SEC,
+                .settle_usec = (uint64_t)dr->pressure->settle_s * USEC_PER_SEC,
         };
         /* The guard never calls act in shadow mode: the plan is on disk before it runs. */
         r = disk_plan_file_write(&ctx, heal_mode_to_string(dr->pressure->mode), heal_tier_to_string(t), id);
@@ -308,8 +315,9 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         if (r < 0)
                 return r;
         if (ctx.executed) {
-                (void) disk_plan_file_write(&ctx, heal_mode_to_string(dr->pressure->mode), heal_tier_to_string(t), id);
-                (void) disk_mount_measure(m);
+                (void)disk_plan_file_write(&ctx, heal_mode_to_string(dr->pressure->mode),
+                                           heal_tier_to_string(t), id);
+                (void)disk_mount_measure(m);
         }
         if (outcome_acted(outcome))
                 w->acted = true;
@@ -332,17 +340,19 @@ static int still_short(disk_run *dr, const disk_mount *m, json_t *facts, uint64_
                 .facts = facts,
         };
 
-        if (!summary || asprintf(&why, "%s is still under pressure after removing what the policy allows (%s)",
-                                 m->target, summary) < 0)
+        if (!summary ||
+            asprintf(&why, "%s is still under pressure after removing what the policy allows (%s)",
+                     m->target, summary) < 0)
                 return -ENOMEM;
         disk_incident_id(m, first_usec, "short", id);
         inc.incident = id;
-        (void) heal_escalate(dr->policy, &inc, why, NULL);
+        (void)heal_escalate(dr->policy, &inc, why, NULL);
         return 0;
 }
 
 int disk_reclaim_mount(disk_run *dr, disk_mount *m, json_t *facts, uint64_t first_usec) {
-        static const heal_tier order[] = { HEAL_TIER_AUTO, HEAL_TIER_DELAYED, HEAL_TIER_APPROVE, HEAL_TIER_HUMAN };
+        static const heal_tier order[] = {HEAL_TIER_AUTO, HEAL_TIER_DELAYED, HEAL_TIER_APPROVE,
+                                          HEAL_TIER_HUMAN};
         reclaim_walk w = {};
         int r;
 

@@ -26,18 +26,22 @@ static void disk_mount_done(disk_mount *m) {
         free(m->fstype);
         free(m->fsroot);
         free(m->device);
-        *m = (disk_mount) {};
+        *m = (disk_mount){};
 }
 
 void disk_mounts_done(disk_mounts *l) {
         for (size_t i = 0; i < l->n; i++)
                 disk_mount_done(&l->items[i]);
         free(l->items);
-        *l = (disk_mounts) {};
+        *l = (disk_mounts){};
 }
 
-static void mnt_tablep(struct libmnt_table **t) { mnt_unref_table(*t); }
-static void mnt_iterp(struct libmnt_iter **i) { mnt_free_iter(*i); }
+static void mnt_tablep(struct libmnt_table **t) {
+        mnt_unref_table(*t);
+}
+static void mnt_iterp(struct libmnt_iter **i) {
+        mnt_free_iter(*i);
+}
 
 static char *strdup_or_empty(const char *s) {
         return strdup(s ?: "");
@@ -50,7 +54,7 @@ static int mount_from_fs(struct libmnt_fs *fs, disk_mount *ret) {
                 .source = strdup_or_empty(mnt_fs_get_source(fs)),
                 .fstype = strdup_or_empty(mnt_fs_get_fstype(fs)),
                 .fsroot = strdup(mnt_fs_get_root(fs) ?: "/"),
-                .mnt_id = (uint64_t) (mnt_fs_get_id(fs) < 0 ? 0 : mnt_fs_get_id(fs)),
+                .mnt_id = (uint64_t)(mnt_fs_get_id(fs) < 0 ? 0 : mnt_fs_get_id(fs)),
                 .dev = mnt_fs_get_devno(fs),
                 .pseudo = mnt_fs_is_pseudofs(fs),
                 .netfs = mnt_fs_is_netfs(fs),
@@ -103,7 +107,7 @@ static void dedup(disk_mounts *l) {
                 }
                 if (out != i) {
                         l->items[out] = *m;
-                        *m = (disk_mount) {};
+                        *m = (disk_mount){};
                 }
                 out++;
         }
@@ -170,8 +174,8 @@ int disk_mounts_read(const char *mountinfo, disk_mounts *ret) {
                 return r;
         dedup(&l);
         *ret = l;
-        l = (disk_mounts) {};
-        return (int) ret->n;
+        l = (disk_mounts){};
+        return (int)ret->n;
 }
 
 /* ---- statvfs and libudev ------------------------------------------------ */
@@ -218,9 +222,9 @@ int disk_mount_measure(disk_mount *m) {
                 return -m->statvfs_error;
         }
         m->statvfs_error = 0;
-        m->size_bytes = (uint64_t) sv.f_blocks * sv.f_frsize;
-        m->free_bytes = (uint64_t) sv.f_bfree * sv.f_frsize;
-        m->avail_bytes = (uint64_t) sv.f_bavail * sv.f_frsize;
+        m->size_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+        m->free_bytes = (uint64_t)sv.f_bfree * sv.f_frsize;
+        m->avail_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
         m->files = sv.f_files;
         m->free_files = sv.f_ffree;
         /* ST_RDONLY is not taken from here: under ProtectSystem= every mount looks
@@ -263,7 +267,7 @@ unsigned disk_percent(uint64_t part, uint64_t whole) {
         if (whole == 0 || part >= whole)
                 return 100;
         /* 128 bits: part * 100 must not overflow on exabyte filesystems. */
-        return (unsigned) ((unsigned __int128) part * 100 / whole);
+        return (unsigned)((unsigned __int128)part * 100 / whole);
 }
 
 static bool has_inodes(const disk_mount *m) {
@@ -286,7 +290,7 @@ bool disk_mount_pressure(const disk_mount *m, const disk_thresholds *t, bool *re
 
 /* @percent of @whole, rounded up, without overflow. */
 static uint64_t share(uint64_t whole, unsigned percent) {
-        return (uint64_t) (((unsigned __int128) whole * percent + 99) / 100);
+        return (uint64_t)(((unsigned __int128)whole * percent + 99) / 100);
 }
 
 uint64_t disk_need_bytes(const disk_mount *m, const disk_thresholds *t) {
@@ -311,18 +315,17 @@ const char *disk_dev_string(dev_t dev, char buf[static 32]) {
 json_t *disk_mount_facts(const disk_mount *m, const disk_thresholds *t) {
         char dev[32];
 
-        return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:b, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:i, s:i,"
-                         " s:i, s:i, s:i, s:i}",
-                         "mount", m->target, "source", m->source, "fstype", m->fstype, "device", m->device,
-                         "devno", disk_dev_string(m->dev, dev), "mount_id", (json_int_t) m->mnt_id,
-                         "removable", m->removable, "loop", m->loop, "statvfs_error",
-                         m->statvfs_error ? strerror(m->statvfs_error) : NULL, "size_bytes",
-                         (json_int_t) m->size_bytes, "free_bytes", (json_int_t) m->free_bytes,
-                         "avail_bytes", (json_int_t) m->avail_bytes, "inodes", (json_int_t) m->files,
-                         "free_inodes", (json_int_t) m->free_files, "free_percent",
-                         (int) disk_percent(m->avail_bytes, m->size_bytes), "free_inodes_percent",
-                         (int) (m->files ? disk_percent(m->free_files, m->files) : 100), "min_free_percent",
-                         (int) t->min_free_percent, "target_free_percent", (int) t->target_free_percent,
-                         "min_free_inodes_percent", (int) t->min_free_inodes_percent,
-                         "target_free_inodes_percent", (int) t->target_free_inodes_percent);
+        return json_pack(
+                "{s:s, s:s, s:s, s:s?, s:s, s:I, s:b, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:i, s:i,"
+                " s:i, s:i, s:i, s:i}",
+                "mount", m->target, "source", m->source, "fstype", m->fstype, "device", m->device, "devno",
+                disk_dev_string(m->dev, dev), "mount_id", (json_int_t)m->mnt_id, "removable", m->removable,
+                "loop", m->loop, "statvfs_error", m->statvfs_error ? strerror(m->statvfs_error) : NULL,
+                "size_bytes", (json_int_t)m->size_bytes, "free_bytes", (json_int_t)m->free_bytes,
+                "avail_bytes", (json_int_t)m->avail_bytes, "inodes", (json_int_t)m->files, "free_inodes",
+                (json_int_t)m->free_files, "free_percent", (int)disk_percent(m->avail_bytes, m->size_bytes),
+                "free_inodes_percent", (int)(m->files ? disk_percent(m->free_files, m->files) : 100),
+                "min_free_percent", (int)t->min_free_percent, "target_free_percent",
+                (int)t->target_free_percent, "min_free_inodes_percent", (int)t->min_free_inodes_percent,
+                "target_free_inodes_percent", (int)t->target_free_inodes_percent);
 }

@@ -11,12 +11,12 @@
 
 /* One mounted filesystem as the mount table and the kernel report it. */
 typedef struct disk_mount {
-        char *target;           /* mount point */
-        char *source;           /* mount source as in the table ("/dev/vda1", "tmpfs") */
+        char *target; /* mount point */
+        char *source; /* mount source as in the table ("/dev/vda1", "tmpfs") */
         char *fstype;
-        char *fsroot;           /* the root of the mount inside its filesystem ("/" unless a bind mount) */
-        uint64_t mnt_id;        /* the kernel's mount id */
-        dev_t dev;              /* major:minor from the mount table */
+        char *fsroot;    /* the root of the mount inside its filesystem ("/" unless a bind mount) */
+        uint64_t mnt_id; /* the kernel's mount id */
+        dev_t dev;       /* major:minor from the mount table */
         bool pseudo, netfs, readonly; /* readonly: mounted "ro" in the table read */
 
         /* libudev; device is NULL when no block device backs it (tmpfs, btrfs subvolumes, ...) */
@@ -25,9 +25,9 @@ typedef struct disk_mount {
 
         /* statvfs; statvfs_error is a positive errno when the call failed (the numbers are then 0) */
         int statvfs_error;
-        uint64_t size_bytes;    /* f_blocks * f_frsize */
-        uint64_t free_bytes;    /* f_bfree * f_frsize: what deletion changes */
-        uint64_t avail_bytes;   /* f_bavail * f_frsize: what unprivileged writers get */
+        uint64_t size_bytes;  /* f_blocks * f_frsize */
+        uint64_t free_bytes;  /* f_bfree * f_frsize: what deletion changes */
+        uint64_t avail_bytes; /* f_bavail * f_frsize: what unprivileged writers get */
         uint64_t files, free_files;
 } disk_mount;
 
@@ -60,10 +60,10 @@ int disk_mount_measure(disk_mount *m);
 
 /* What the policy says to look at (borrowed). */
 typedef struct disk_filter {
-        char **mounts;          /* globs on the mount point; NULL or empty = every eligible mount */
+        char **mounts; /* globs on the mount point; NULL or empty = every eligible mount */
         bool include_removable;
         bool include_loop;
-        const char *only;       /* a request's --mount: only this mount point (still filtered), or NULL */
+        const char *only; /* a request's --mount: only this mount point (still filtered), or NULL */
 } disk_filter;
 
 /**

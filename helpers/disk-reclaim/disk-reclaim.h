@@ -18,7 +18,7 @@
 #define DISK_STATE_RESERVE_INODES UINT64_C(64)
 
 typedef struct disk_options {
-        const char *mount;      /* --mount: only this mount point */
+        const char *mount; /* --mount: only this mount point */
 } disk_options;
 
 /* Returns 0 when the run went through (whatever it found or did), -errno when

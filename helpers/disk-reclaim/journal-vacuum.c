@@ -33,7 +33,7 @@ static void journal_closep(sd_journal **j) {
 
 int disk_journal_usage(uint64_t *ret) {
         _cleanup_(journal_closep) sd_journal *j = NULL;
-        const char *dirs[] = { disk_journal_dir(), NULL };
+        const char *dirs[] = {disk_journal_dir(), NULL};
         uint64_t bytes = 0;
         int r;
 
@@ -66,7 +66,9 @@ int disk_journal_vacuum(uint64_t size_bytes, uint64_t max_age_s, uint64_t *ret_f
         /* Plain numbers are bytes to journalctl. --vacuum-time removes every
          * archived file older, needed or not: only when the policy asks. */
         if (max_age_s > 0)
-                r = asprintf(&cmd, "journalctl --directory=%s --vacuum-size=%" PRIu64 " --vacuum-time=%" PRIu64 "s",
+                r = asprintf(&cmd,
+                             "journalctl --directory=%s --vacuum-size=%" PRIu64 " --vacuum-time=%" PRIu64
+                             "s",
                              disk_journal_dir(), size_bytes, max_age_s);
         else
                 r = asprintf(&cmd, "journalctl --directory=%s --vacuum-size=%" PRIu64, disk_journal_dir(),

@@ -27,7 +27,7 @@ static void leak_holder_done(leak_holder *h) {
         free(h->files);
         free(h->comm);
         free(h->unit);
-        *h = (leak_holder) {};
+        *h = (leak_holder){};
 }
 
 void leak_report_done(leak_report *r) {
@@ -39,7 +39,7 @@ void leak_report_done(leak_report *r) {
                 free(r->units[i].holders);
         }
         free(r->units);
-        *r = (leak_report) {};
+        *r = (leak_report){};
 }
 
 /* readlinkat() into a buffer as large as the link (the caller frees). */
@@ -53,7 +53,7 @@ static int readlinkat_malloc(int dirfd, const char *name, char **ret) {
                 n = readlinkat(dirfd, name, buf, size);
                 if (n < 0)
                         return -errno;
-                if ((size_t) n < size) {
+                if ((size_t)n < size) {
                         buf[n] = '\0';
                         *ret = TAKE_PTR(buf);
                         return 0;
@@ -91,7 +91,7 @@ static bool all_digits(const char *s) {
         if (!*s)
                 return false;
         for (; *s; s++)
-                if (!isdigit((unsigned char) *s))
+                if (!isdigit((unsigned char)*s))
                         return false;
         return true;
 }
@@ -110,12 +110,12 @@ static int holder_add(leak_holder *h, char *path, const struct stat *st) {
                 return -ENOMEM;
         }
         h->files = n;
-        h->files[h->n_files++] = (leak_file) {
+        h->files[h->n_files++] = (leak_file){
                 .path = path,
                 .ino = st->st_ino,
-                .bytes = (uint64_t) st->st_blocks * 512,
+                .bytes = (uint64_t)st->st_blocks * 512,
         };
-        h->bytes += (uint64_t) st->st_blocks * 512;
+        h->bytes += (uint64_t)st->st_blocks * 512;
         return 1;
 }
 
@@ -165,10 +165,10 @@ static int scan_pid(int procfd, const char *pid, dev_t dev, unsigned *seen, void
         }
         if (h.n_files == 0)
                 return 0;
-        h.pid = (pid_t) strtol(pid, NULL, 10);
+        h.pid = (pid_t)strtol(pid, NULL, 10);
         h.comm = read_comm(procfd, pid);
         *ret = h;
-        h = (leak_holder) {};
+        h = (leak_holder){};
         return 1;
 }
 
@@ -205,7 +205,7 @@ static int unit_add(leak_report *r, size_t hi) {
                         return -ENOMEM;
                 r->units = n;
                 u = &r->units[r->n_units];
-                *u = (leak_unit) { .unit = strdup(h->unit) };
+                *u = (leak_unit){.unit = strdup(h->unit)};
                 if (!u->unit)
                         return -ENOMEM;
                 r->n_units++;
@@ -292,8 +292,8 @@ int leak_scan(const char *proc, dev_t dev, void (*ping)(void *ud), void *ud, lea
                 qsort(rep.units, rep.n_units, sizeof(*rep.units), cmp_units);
         rep.bytes = total_bytes(&rep);
         *ret = rep;
-        rep = (leak_report) {};
-        return (int) ret->n_holders;
+        rep = (leak_report){};
+        return (int)ret->n_holders;
 }
 
 /* ---- facts -------------------------------------------------------------- */
@@ -306,11 +306,11 @@ static json_t *holder_facts(const leak_holder *h) {
         for (size_t i = 0; i < h->n_files; i++) {
                 json_t *path = heal_json_string_lossy(h->files[i].path, strlen(h->files[i].path));
                 if (!path || json_array_append_new(files, json_pack("{s:o, s:I}", "path", path, "bytes",
-                                                                    (json_int_t) h->files[i].bytes)) < 0)
+                                                                    (json_int_t)h->files[i].bytes)) < 0)
                         return NULL;
         }
-        o = json_pack("{s:i, s:s?, s:s?, s:I, s:O}", "pid", (int) h->pid, "comm", h->comm, "unit", h->unit,
-                      "bytes", (json_int_t) h->bytes, "files", files);
+        o = json_pack("{s:i, s:s?, s:s?, s:I, s:O}", "pid", (int)h->pid, "comm", h->comm, "unit", h->unit,
+                      "bytes", (json_int_t)h->bytes, "files", files);
         return TAKE_PTR(o);
 }
 
@@ -322,8 +322,8 @@ json_t *leak_unit_facts(const leak_report *r, const leak_unit *u) {
         for (size_t k = 0; k < u->n_holders; k++)
                 if (json_array_append_new(holders, holder_facts(&r->holders[u->holders[k]])) < 0)
                         return NULL;
-        o = json_pack("{s:s, s:I, s:I, s:O}", "unit", u->unit, "bytes", (json_int_t) u->bytes, "files",
-                      (json_int_t) u->n_files, "holders", holders);
+        o = json_pack("{s:s, s:I, s:I, s:O}", "unit", u->unit, "bytes", (json_int_t)u->bytes, "files",
+                      (json_int_t)u->n_files, "holders", holders);
         return TAKE_PTR(o);
 }
 

@@ -10,16 +10,16 @@
 
 /* One deleted file one process holds. */
 typedef struct leak_file {
-        char *path;             /* as /proc shows it, without the " (deleted)" suffix */
+        char *path; /* as /proc shows it, without the " (deleted)" suffix */
         ino_t ino;
-        uint64_t bytes;         /* st_blocks * 512: what closing it frees */
+        uint64_t bytes; /* st_blocks * 512: what closing it frees */
 } leak_file;
 
 typedef struct leak_holder {
         pid_t pid;
-        char *comm;             /* NULL when unreadable */
-        char *unit;             /* NULL when the process belongs to no unit */
-        leak_file *files;       /* each inode once */
+        char *comm;       /* NULL when unreadable */
+        char *unit;       /* NULL when the process belongs to no unit */
+        leak_file *files; /* each inode once */
         size_t n_files;
         uint64_t bytes;
 } leak_holder;
@@ -29,7 +29,7 @@ typedef struct leak_unit {
         char *unit;
         uint64_t bytes;
         size_t n_files;
-        size_t *holders;        /* indexes into the holders array */
+        size_t *holders; /* indexes into the holders array */
         size_t n_holders;
 } leak_unit;
 
@@ -37,8 +37,8 @@ typedef struct leak_report {
         leak_holder *holders;
         size_t n_holders;
         leak_unit *units;
-        size_t n_units;         /* sorted by bytes, largest first */
-        uint64_t bytes;         /* every holder, each inode once */
+        size_t n_units; /* sorted by bytes, largest first */
+        uint64_t bytes; /* every holder, each inode once */
 } leak_report;
 
 void leak_report_done(leak_report *r);

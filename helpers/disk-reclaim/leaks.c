@@ -63,7 +63,7 @@ static int unit_bytes(const disk_mount *m, const char *unit, uint64_t *ret) {
 static int leak_verify(void *userdata, char **ret_detail) {
         leak_ctx *c = userdata;
         _cleanup_free_ char *held = NULL;
-        struct timespec ts = { .tv_sec = (time_t) (c->settle_usec / USEC_PER_SEC) };
+        struct timespec ts = {.tv_sec = (time_t)(c->settle_usec / USEC_PER_SEC)};
         uint64_t bytes = 0;
         int r;
 
@@ -76,7 +76,8 @@ static int leak_verify(void *userdata, char **ret_detail) {
                 return r;
         }
         held = disk_format_bytes(bytes);
-        if (asprintf(ret_detail, "%s now holds %s of deleted files on %s", c->unit, held ?: "?", c->m->target) < 0)
+        if (asprintf(ret_detail, "%s now holds %s of deleted files on %s", c->unit, held ?: "?",
+                     c->m->target) < 0)
                 *ret_detail = NULL;
         return bytes < c->threshold;
 }
@@ -92,16 +93,18 @@ static int propose_restart(disk_run *dr, const disk_mount *m, const leak_report 
                 .m = m,
                 .unit = u->unit,
                 .threshold = dr->settings.leak_threshold_bytes,
-                .settle_usec = (uint64_t) (dr->leaked ? dr->leaked->settle_s : 10) * USEC_PER_SEC,
+                .settle_usec = (uint64_t)(dr->leaked ? dr->leaked->settle_s : 10) * USEC_PER_SEC,
         };
 
         if (!facts || !held || disk_run_facts(dr, facts) < 0)
                 return -ENOMEM;
-        if (asprintf(&intent, "restart %s to release %s of deleted files on %s", u->unit, held, m->target) < 0 ||
-            asprintf(&before, "%s holds %s in %zu deleted files on %s", u->unit, held, u->n_files, m->target) < 0)
+        if (asprintf(&intent, "restart %s to release %s of deleted files on %s", u->unit, held, m->target) <
+                    0 ||
+            asprintf(&before, "%s holds %s in %zu deleted files on %s", u->unit, held, u->n_files,
+                     m->target) < 0)
                 return -ENOMEM;
         if (json_object_set_new(facts, "mount", json_string(m->target)) < 0 ||
-            json_object_set_new(facts, "threshold_bytes", json_integer((json_int_t) ctx.threshold)) < 0 ||
+            json_object_set_new(facts, "threshold_bytes", json_integer((json_int_t)ctx.threshold)) < 0 ||
             json_object_set_new(facts, "before", json_string(before)) < 0)
                 return -ENOMEM;
         disk_incident_id(m, first_usec, u->unit, id);
@@ -112,8 +115,9 @@ static int propose_restart(disk_run *dr, const disk_mount *m, const leak_report 
                 .target = u->unit,
                 .incident = id,
                 .intent = intent,
-                .rollback = "none needed: the unit runs again after the restart; only the deleted files it held "
-                            "are released",
+                .rollback =
+                        "none needed: the unit runs again after the restart; only the deleted files it held "
+                        "are released",
                 .facts = facts,
                 .tier_override = -1,
                 .rerun_unit = DISK_UNIT,
@@ -148,8 +152,8 @@ int disk_leaks_mount(disk_run *dr, const disk_mount *m, uint64_t first_usec) {
                 return 0;
 
         held = disk_format_bytes(rep.bytes);
-        facts = json_pack("{s:s, s:I, s:I, s:o}", "mount", m->target, "leaked_bytes", (json_int_t) rep.bytes,
-                          "threshold_bytes", (json_int_t) dr->settings.leak_threshold_bytes, "holders",
+        facts = json_pack("{s:s, s:I, s:I, s:o}", "mount", m->target, "leaked_bytes", (json_int_t)rep.bytes,
+                          "threshold_bytes", (json_int_t)dr->settings.leak_threshold_bytes, "holders",
                           leak_holders_facts(&rep));
         if (!facts || !held || disk_run_facts(dr, facts) < 0)
                 return -ENOMEM;
@@ -165,8 +169,9 @@ int disk_leaks_mount(disk_run *dr, const disk_mount *m, uint64_t first_usec) {
                 .policy_digest = dr->policy->digest,
                 .facts = facts,
         };
-        (void) heal_audit(&inc, HEAL_EVENT_DETECTED, NULL,
-                          "%zu processes hold %s of deleted files open on %s.", rep.n_holders, held, m->target);
+        (void)heal_audit(&inc, HEAL_EVENT_DETECTED, NULL,
+                         "%zu processes hold %s of deleted files open on %s.", rep.n_holders, held,
+                         m->target);
 
         for (size_t i = 0; i < rep.n_units; i++) {
                 if (rep.units[i].bytes < dr->settings.leak_threshold_bytes)

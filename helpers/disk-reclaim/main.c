@@ -27,9 +27,9 @@ static void help(void) {
 int main(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100 };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "mount", required_argument, NULL, 'm' },
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"mount", required_argument, NULL, 'm'},
                 {},
         };
         disk_options o = {};
@@ -45,7 +45,8 @@ int main(int argc, char *argv[]) {
                         return 0;
                 case 'm':
                         if (optarg[0] != '/') {
-                                fprintf(stderr, "disk-reclaim: --mount wants an absolute path, got \"%s\"\n", optarg);
+                                fprintf(stderr, "disk-reclaim: --mount wants an absolute path, got \"%s\"\n",
+                                        optarg);
                                 return 2;
                         }
                         o.mount = optarg;

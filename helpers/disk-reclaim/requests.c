@@ -11,7 +11,6 @@
 #include "heal/cleanup.h"
 #include "requests.h"
 
-
 void disk_requests_done(disk_requests *r) {
         for (size_t i = 0; i < r->n_files; i++)
                 free(r->files[i]);
@@ -19,7 +18,7 @@ void disk_requests_done(disk_requests *r) {
         for (size_t i = 0; i < r->n_mounts; i++)
                 free(r->mounts[i]);
         free(r->mounts);
-        *r = (disk_requests) {};
+        *r = (disk_requests){};
 }
 
 static int push(char ***l, size_t *n, char *s) {
@@ -89,7 +88,7 @@ int disk_requests_read(const char *dir, disk_requests *ret) {
                         return k;
         }
         *ret = r;
-        r = (disk_requests) {};
+        r = (disk_requests){};
         return valid;
 }
 

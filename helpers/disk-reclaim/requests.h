@@ -10,9 +10,9 @@
 #include <stddef.h>
 
 typedef struct disk_requests {
-        char **files;   /* full paths of the requests read (removed by disk_requests_consume()) */
-        char **mounts;  /* mount points asked for */
-        bool all;       /* a request without a mount: every mount */
+        char **files;  /* full paths of the requests read (removed by disk_requests_consume()) */
+        char **mounts; /* mount points asked for */
+        bool all;      /* a request without a mount: every mount */
         size_t n_files, n_mounts;
 } disk_requests;
 

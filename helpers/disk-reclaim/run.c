@@ -26,17 +26,17 @@
 /* ---- small shared helpers ----------------------------------------------- */
 
 int disk_ping(void *ud) {
-        (void) sd_notify(0, "WATCHDOG=1");
+        (void)sd_notify(0, "WATCHDOG=1");
         return 0;
 }
 
 void disk_ping_void(void *ud) {
-        (void) disk_ping(ud);
+        (void)disk_ping(ud);
 }
 
 char *disk_format_bytes(uint64_t bytes) {
-        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-        double v = (double) bytes;
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = (double)bytes;
         size_t u = 0;
         char *s = NULL;
 
@@ -50,7 +50,8 @@ char *disk_format_bytes(uint64_t bytes) {
 }
 
 char *disk_mount_summary(const disk_mount *m) {
-        _cleanup_free_ char *avail = disk_format_bytes(m->avail_bytes), *size = disk_format_bytes(m->size_bytes);
+        _cleanup_free_ char *avail = disk_format_bytes(m->avail_bytes),
+                            *size = disk_format_bytes(m->size_bytes);
         char *s = NULL;
 
         if (!avail || !size)
@@ -60,8 +61,8 @@ char *disk_mount_summary(const disk_mount *m) {
                         return NULL;
                 return s;
         }
-        if (asprintf(&s, "available %s of %s (%u%%), %" PRIu64 " of %" PRIu64 " inodes free (%u%%)", avail, size,
-                     disk_percent(m->avail_bytes, m->size_bytes), m->free_files, m->files,
+        if (asprintf(&s, "available %s of %s (%u%%), %" PRIu64 " of %" PRIu64 " inodes free (%u%%)", avail,
+                     size, disk_percent(m->avail_bytes, m->size_bytes), m->free_files, m->files,
                      m->files ? disk_percent(m->free_files, m->files) : 100) < 0)
                 return NULL;
         return s;
@@ -79,8 +80,8 @@ void disk_incident_id(const disk_mount *m, uint64_t first_usec, const char *salt
         char dev[32];
 
         /* Two hashes of the same key, one with a leading '#': 32 hex chars like the guard's ids. */
-        if (asprintf(&key, "#%s|%" PRIu64 "|%s|%" PRIu64 "|%s", m->target, m->mnt_id, disk_dev_string(m->dev, dev),
-                     first_usec, salt ?: "") < 0) {
+        if (asprintf(&key, "#%s|%" PRIu64 "|%s|%" PRIu64 "|%s", m->target, m->mnt_id,
+                     disk_dev_string(m->dev, dev), first_usec, salt ?: "") < 0) {
                 snprintf(ret, 33, "%032" PRIx64, first_usec);
                 return;
         }
@@ -92,7 +93,7 @@ static uint64_t now_realtime(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static char *path_join(const char *a, const char *b) {
@@ -144,7 +145,7 @@ static bool state_dir_full(void) {
         if (statvfs(heal_path_state_dir(), &sv) < 0)
                 return false; /* missing: heal_state_open() creates it or fails on its own */
         /* Root writes into the filesystem's reserve, others do not. */
-        room = (uint64_t) (geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
+        room = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
         return room < DISK_STATE_RESERVE_BYTES || (sv.f_files > 0 && sv.f_ffree < DISK_STATE_RESERVE_INODES);
 }
 
@@ -166,7 +167,8 @@ static int load_policy(disk_run *dr) {
         r = heal_policy_load(NULL, &dr->policy, &dr->policy_error);
         if (r < 0) {
                 dr->policy = NULL;
-                if (!dr->policy_error && asprintf(&dr->policy_error, "cannot load the policy: %s", strerror(-r)) < 0) {
+                if (!dr->policy_error &&
+                    asprintf(&dr->policy_error, "cannot load the policy: %s", strerror(-r)) < 0) {
                         dr->policy_error = NULL;
                         return -ENOMEM;
                 }
@@ -219,7 +221,7 @@ static int setup(disk_run *dr) {
 /* ---- one mount: detect, confirm ----------------------------------------- */
 
 static void incident_of(const disk_run *dr, const disk_mount *m, json_t *facts, heal_incident *ret) {
-        *ret = (heal_incident) {
+        *ret = (heal_incident){
                 .healer = DISK_HEALER,
                 .class = DISK_PRESSURE_CLASS,
                 .target = m->target,
@@ -237,7 +239,7 @@ static int handle_mount(disk_run *dr, disk_mount *m, bool requested) {
         _cleanup_json_ json_t *facts = NULL;
         _cleanup_free_ char *summary = NULL;
         bool pressure, p_bytes = false, p_inodes = false;
-        uint64_t dwell = (uint64_t) (dr->pressure ? dr->pressure->dwell_s : 0) * USEC_PER_SEC;
+        uint64_t dwell = (uint64_t)(dr->pressure ? dr->pressure->dwell_s : 0) * USEC_PER_SEC;
         disk_verdict verdict;
         heal_incident inc;
         char id[33];
@@ -257,29 +259,32 @@ static int handle_mount(disk_run *dr, disk_mount *m, bool requested) {
                 return r;
         if (verdict == DISK_VERDICT_NONE)
                 return 0;
-        first = (uint64_t) json_integer_value(json_object_get(facts, "first_sample_usec"));
+        first = (uint64_t)json_integer_value(json_object_get(facts, "first_sample_usec"));
         disk_incident_id(m, first ?: dr->now_usec, NULL, id);
         incident_of(dr, m, facts, &inc);
         inc.incident = id;
 
         if (verdict == DISK_VERDICT_DISMISSED) {
-                (void) heal_audit(&inc, HEAL_EVENT_DISMISSED,
-                                  &(heal_audit_step) { .reason = "pressure-gone", .after = summary },
-                                  "%s is no longer under pressure (%s).", m->target, summary);
+                (void)heal_audit(&inc, HEAL_EVENT_DISMISSED,
+                                 &(heal_audit_step){.reason = "pressure-gone", .after = summary},
+                                 "%s is no longer under pressure (%s).", m->target, summary);
                 return 0;
         }
-        if (json_object_set_new(facts, "pressure", json_pack("{s:b, s:b}", "bytes", p_bytes, "inodes", p_inodes)) < 0)
+        if (json_object_set_new(facts, "pressure",
+                                json_pack("{s:b, s:b}", "bytes", p_bytes, "inodes", p_inodes)) < 0)
                 return -ENOMEM;
-        (void) heal_audit(&inc, HEAL_EVENT_DETECTED, &(heal_audit_step) { .before = summary },
-                          "%s is under %s pressure: %s (threshold %u%% space, %u%% inodes)%s.", m->target,
-                          p_bytes && p_inodes ? "space and inode" : p_bytes ? "space" : "inode", summary,
-                          t->min_free_percent, t->min_free_inodes_percent,
-                          verdict == DISK_VERDICT_CONFIRMED ? "" : "; confirming after the dwell time");
+        (void)heal_audit(&inc, HEAL_EVENT_DETECTED, &(heal_audit_step){.before = summary},
+                         "%s is under %s pressure: %s (threshold %u%% space, %u%% inodes)%s.", m->target,
+                         p_bytes && p_inodes ? "space and inode"
+                         : p_bytes           ? "space"
+                                             : "inode",
+                         summary, t->min_free_percent, t->min_free_inodes_percent,
+                         verdict == DISK_VERDICT_CONFIRMED ? "" : "; confirming after the dwell time");
         if (verdict != DISK_VERDICT_CONFIRMED)
                 return 0;
-        (void) heal_audit(&inc, HEAL_EVENT_CONFIRMED, &(heal_audit_step) { .before = summary },
-                          "%s is still under pressure (confirmed by %s): %s.", m->target,
-                          json_string_value(json_object_get(facts, "confirmed_by")) ?: "dwell", summary);
+        (void)heal_audit(&inc, HEAL_EVENT_CONFIRMED, &(heal_audit_step){.before = summary},
+                         "%s is still under pressure (confirmed by %s): %s.", m->target,
+                         json_string_value(json_object_get(facts, "confirmed_by")) ?: "dwell", summary);
 
         r = disk_reclaim_mount(dr, m, facts, first);
         if (r < 0)
@@ -302,9 +307,9 @@ static int policy_refused(disk_run *dr) {
 
         if (!facts || disk_run_facts(dr, facts) < 0)
                 return -ENOMEM;
-        (void) heal_audit(&inc, HEAL_EVENT_SKIPPED, &(heal_audit_step) { .reason = "policy-invalid" },
-                          "disk-reclaim does nothing: the policy is invalid: %s", dr->policy_error);
-        (void) heal_escalate(NULL, &inc, dr->policy_error, NULL);
+        (void)heal_audit(&inc, HEAL_EVENT_SKIPPED, &(heal_audit_step){.reason = "policy-invalid"},
+                         "disk-reclaim does nothing: the policy is invalid: %s", dr->policy_error);
+        (void)heal_escalate(NULL, &inc, dr->policy_error, NULL);
         return 0;
 }
 
@@ -330,12 +335,13 @@ static int watch_mounts(disk_run *dr, const disk_options *o) {
                         continue;
                 if (!disk_mount_selected(m, &f, NULL))
                         continue;
-                (void) disk_mount_measure(m);
+                (void)disk_mount_measure(m);
                 /* The device facts come with measuring: judge removable and loop again. */
                 if (!disk_mount_selected(m, &f, NULL))
                         continue;
                 if (m->statvfs_error) {
-                        fprintf(stderr, "disk-reclaim: %s: statvfs: %s\n", m->target, strerror(m->statvfs_error));
+                        fprintf(stderr, "disk-reclaim: %s: statvfs: %s\n", m->target,
+                                strerror(m->statvfs_error));
                         continue;
                 }
                 disk_ping(NULL);
@@ -347,7 +353,7 @@ static int watch_mounts(disk_run *dr, const disk_options *o) {
 }
 
 int run(const disk_options *o) {
-        _cleanup_(disk_run_done) disk_run dr = { .lock_fd = -EBADF };
+        _cleanup_(disk_run_done) disk_run dr = {.lock_fd = -EBADF};
         int r;
 
         r = setup(&dr);
@@ -357,22 +363,25 @@ int run(const disk_options *o) {
         }
         if (r < 0)
                 return r;
-        (void) sd_notifyf(0, "READY=1\nSTATUS=checking filesystems%s", dr.state_fallback ? " (state on tmpfs)" : "");
+        (void)sd_notifyf(0, "READY=1\nSTATUS=checking filesystems%s",
+                         dr.state_fallback ? " (state on tmpfs)" : "");
         if (dr.state_fallback)
-                fprintf(stderr, "disk-reclaim: the state dir's filesystem is full; state in %s for this run\n",
+                fprintf(stderr,
+                        "disk-reclaim: the state dir's filesystem is full; state in %s for this run\n",
                         dr.state_fallback);
 
         if (!dr.policy)
                 r = policy_refused(&dr);
         else if (!dr.pressure) {
-                fprintf(stderr, "disk-reclaim: the policy defines no class %s; nothing to do\n", DISK_PRESSURE_CLASS);
+                fprintf(stderr, "disk-reclaim: the policy defines no class %s; nothing to do\n",
+                        DISK_PRESSURE_CLASS);
                 r = 0;
         } else
                 r = watch_mounts(&dr, o);
 
         /* Every request read was handled by this run (even a failed one: the
          * .path unit would otherwise start us again at once). */
-        (void) disk_requests_consume(&dr.requests);
-        (void) sd_notify(0, "STOPPING=1");
+        (void)disk_requests_consume(&dr.requests);
+        (void)sd_notify(0, "STOPPING=1");
         return r;
 }

@@ -20,11 +20,11 @@
 
 typedef struct disk_run {
         uint64_t now_usec;
-        heal_state *state;       /* the guard's state: the state dir, or the fallback */
-        heal_state *scratch;     /* heal_path_run_dir()/disk-reclaim: samples and the run lock */
-        char *state_fallback;    /* the fallback dir when the state dir's filesystem is full, else NULL */
-        sd_bus *bus;             /* NULL when the bus is unreachable: the guard then fails closed */
-        heal_policy *policy;     /* NULL when invalid (policy_error says why) */
+        heal_state *state;    /* the guard's state: the state dir, or the fallback */
+        heal_state *scratch;  /* heal_path_run_dir()/disk-reclaim: samples and the run lock */
+        char *state_fallback; /* the fallback dir when the state dir's filesystem is full, else NULL */
+        sd_bus *bus;          /* NULL when the bus is unreachable: the guard then fails closed */
+        heal_policy *policy;  /* NULL when invalid (policy_error says why) */
         char *policy_error;
         const heal_class_policy *pressure, *leaked;
         disk_settings settings;
@@ -75,7 +75,7 @@ typedef struct disk_act_ctx {
         reclaim_result result;
         uint64_t journal_freed;
         int journal_error;
-        uint64_t free_before;                   /* f_bfree bytes right before act */
+        uint64_t free_before; /* f_bfree bytes right before act */
 } disk_act_ctx;
 
 int disk_act(void *userdata, char **ret_detail);

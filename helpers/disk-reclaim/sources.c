@@ -14,7 +14,7 @@ static void disk_source_done(disk_source *s) {
         free(s->name);
         free(s->root);
         strv_free(s->patterns);
-        *s = (disk_source) {};
+        *s = (disk_source){};
 }
 
 void disk_settings_done(disk_settings *s) {
@@ -22,7 +22,7 @@ void disk_settings_done(disk_settings *s) {
         for (size_t i = 0; i < s->n_sources; i++)
                 disk_source_done(&s->sources[i]);
         free(s->sources);
-        *s = (disk_settings) {};
+        *s = (disk_settings){};
 }
 
 static int invalid(char **ret_error, const char *fmt, ...) _printf_(2, 3);
@@ -64,7 +64,7 @@ static int strv_from_json(json_t *a, char ***ret) {
 
 static uint64_t get_u64(json_t *o, const char *key, uint64_t dflt) {
         json_t *v = json_object_get(o, key);
-        return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t) json_integer_value(v) : dflt;
+        return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : dflt;
 }
 
 static bool get_bool(json_t *o, const char *key) {
@@ -76,19 +76,19 @@ static unsigned times_mask(json_t *a) {
                 const char *name;
                 unsigned bit;
         } table[] = {
-                { "atime", RECLAIM_TIME_ATIME },
-                { "mtime", RECLAIM_TIME_MTIME },
-                { "ctime", RECLAIM_TIME_CTIME },
-                { "btime", RECLAIM_TIME_BTIME },
+                {"atime", RECLAIM_TIME_ATIME},
+                {"mtime", RECLAIM_TIME_MTIME},
+                {"ctime", RECLAIM_TIME_CTIME},
+                {"btime", RECLAIM_TIME_BTIME},
         };
         unsigned mask = 0;
         size_t i;
         json_t *e;
 
-        json_array_foreach(a, i, e)
-                for (size_t k = 0; k < ELEMENTSOF(table); k++)
-                        if (json_is_string(e) && strcmp(json_string_value(e), table[k].name) == 0)
-                                mask |= table[k].bit;
+        json_array_foreach(a, i, e) for (size_t k = 0; k < ELEMENTSOF(table);
+                                         k++) if (json_is_string(e) &&
+                                                  strcmp(json_string_value(e), table[k].name) == 0) mask |=
+                table[k].bit;
         return mask;
 }
 
@@ -105,13 +105,14 @@ static int source_from_json(json_t *o, size_t idx, disk_source *ret, char **ret_
         if (s.journal && root)
                 return invalid(ret_error, "sources[%zu] (%s): the journal source takes no root", idx, name);
         if (!s.journal && !root)
-                return invalid(ret_error, "sources[%zu] (%s): root is required (or journal_vacuum)", idx, name);
+                return invalid(ret_error, "sources[%zu] (%s): root is required (or journal_vacuum)", idx,
+                               name);
         if (!s.journal && !json_is_integer(age))
                 return invalid(ret_error, "sources[%zu] (%s): min_age_s is required with a root", idx, name);
         r = heal_tier_from_string(json_string_value(json_object_get(o, "tier")) ?: "approve");
         if (r < 0)
                 return invalid(ret_error, "sources[%zu] (%s): unknown tier", idx, name);
-        s.tier = (heal_tier) r;
+        s.tier = (heal_tier)r;
         s.name = strdup(name);
         s.root = root ? strdup(root) : NULL;
         if (!s.name || (root && !s.root))
@@ -121,26 +122,26 @@ static int source_from_json(json_t *o, size_t idx, disk_source *ret, char **ret_
                 return r;
         s.keep_bytes = get_u64(o, "keep_bytes", 64ULL << 20);
         s.vacuum_time_s = get_u64(o, "vacuum_time_s", 0);
-        s.rule = (reclaim_source) {
+        s.rule = (reclaim_source){
                 .name = s.name,
                 .root = s.root,
                 .patterns = s.patterns,
                 .min_age_s = get_u64(o, "min_age_s", 0),
                 .times = json_is_array(json_object_get(o, "times")) ? times_mask(json_object_get(o, "times"))
                                                                     : RECLAIM_TIME_MTIME,
-                .max_depth = (unsigned) get_u64(o, "max_depth", 0),
+                .max_depth = (unsigned)get_u64(o, "max_depth", 0),
         };
         *ret = s;
-        s = (disk_source) {};
+        s = (disk_source){};
         return 0;
 }
 
 static int read_thresholds(json_t *c, disk_thresholds *t, char **ret_error) {
-        *t = (disk_thresholds) {
-                .min_free_percent = (unsigned) get_u64(c, "min_free_percent", 10),
-                .target_free_percent = (unsigned) get_u64(c, "target_free_percent", 15),
-                .min_free_inodes_percent = (unsigned) get_u64(c, "min_free_inodes_percent", 5),
-                .target_free_inodes_percent = (unsigned) get_u64(c, "target_free_inodes_percent", 10),
+        *t = (disk_thresholds){
+                .min_free_percent = (unsigned)get_u64(c, "min_free_percent", 10),
+                .target_free_percent = (unsigned)get_u64(c, "target_free_percent", 15),
+                .min_free_inodes_percent = (unsigned)get_u64(c, "min_free_inodes_percent", 5),
+                .target_free_inodes_percent = (unsigned)get_u64(c, "target_free_inodes_percent", 10),
         };
         /* A target at or below the threshold would act and still be under pressure. */
         if (t->target_free_percent <= t->min_free_percent)
@@ -160,7 +161,8 @@ int disk_settings_from_policy(const heal_class_policy *pressure, const heal_clas
         size_t i;
         int r;
 
-        s.leak_threshold_bytes = leaked ? get_u64(leaked->json, "leak_threshold_bytes", 1ULL << 30) : 1ULL << 30;
+        s.leak_threshold_bytes =
+                leaked ? get_u64(leaked->json, "leak_threshold_bytes", 1ULL << 30) : 1ULL << 30;
         r = read_thresholds(c, &s.thresholds, ret_error);
         if (r < 0)
                 return r;
@@ -183,7 +185,7 @@ int disk_settings_from_policy(const heal_class_policy *pressure, const heal_clas
                 s.n_sources++;
         }
         *ret = s;
-        s = (disk_settings) {};
+        s = (disk_settings){};
         return 0;
 }
 
@@ -203,7 +205,7 @@ int disk_sources_for_tier(const disk_settings *s, heal_tier class_tier, heal_tie
         }
         *ret = TAKE_PTR(l);
         *ret_idx = TAKE_PTR(idx);
-        return (int) n;
+        return (int)n;
 }
 
 const disk_source *disk_journal_for_tier(const disk_settings *s, heal_tier class_tier, heal_tier tier) {

@@ -16,7 +16,7 @@
 
 /* One source of the policy. */
 typedef struct disk_source {
-        reclaim_source rule;    /* name/root/patterns point into the strings below */
+        reclaim_source rule; /* name/root/patterns point into the strings below */
         char *name, *root;
         char **patterns;        /* NULL: every regular file */
         heal_tier tier;         /* the source's own tier (the plan's is at least the class's) */
@@ -26,7 +26,7 @@ typedef struct disk_source {
 } disk_source;
 
 typedef struct disk_settings {
-        char **mounts;          /* globs, may be empty */
+        char **mounts; /* globs, may be empty */
         disk_thresholds thresholds;
         uint64_t max_bytes, max_files;
         bool include_removable, include_loop;

@@ -38,14 +38,14 @@ static int write_request(const char *dir, json_t *req, char **ret_path) {
         _cleanup_close_ int fd = -EBADF;
 
         if (asprintf(&tmp, "%s/.#request-XXXXXX", dir) < 0 ||
-            asprintf(&path, "%s/healctl-%" PRIu64 "-%d", dir, now_usec(), (int) getpid()) < 0)
+            asprintf(&path, "%s/healctl-%" PRIu64 "-%d", dir, now_usec(), (int)getpid()) < 0)
                 return -ENOMEM;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         if (json_dumpfd(req, fd, JSON_COMPACT) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
                 int r = errno > 0 ? -errno : -EIO;
-                (void) unlink(tmp);
+                (void)unlink(tmp);
                 return r;
         }
         *ret_path = TAKE_PTR(path);
@@ -61,7 +61,7 @@ static int run_disk_reclaim(const char *mount) {
             asprintf(&dir, "%s/disk-reclaim", requests) < 0 || !who)
                 return log_error_errno(-ENOMEM, "out of memory"), CTL_EXIT_FAILURE;
         req = json_pack("{s:s?, s:s, s:I}", "mount", mount, "requested_by", who, "time_usec",
-                        (json_int_t) now_usec());
+                        (json_int_t)now_usec());
         if (!req)
                 return log_error_errno(-ENOMEM, "out of memory"), CTL_EXIT_FAILURE;
         r = mkdir_p2(requests, dir);
@@ -77,8 +77,8 @@ static int run_disk_reclaim(const char *mount) {
 
 int verb_run(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "mount", required_argument, NULL, 'm' },
+                {"help", no_argument, NULL, 'h'},
+                {"mount", required_argument, NULL, 'm'},
                 {},
         };
         const char *mount = NULL;

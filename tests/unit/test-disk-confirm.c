@@ -56,7 +56,7 @@ static int64_t fact_int(json_t *facts, const char *key) {
 
 static void test_dwell(void) {
         _cleanup_(fixture_down) fixture f = {};
-        disk_mount m = { .target = "/var", .mnt_id = 42, .dev = makedev(8, 1) };
+        disk_mount m = {.target = "/var", .mnt_id = 42, .dev = makedev(8, 1)};
         json_t *facts = NULL;
 
         fixture_up(&f);
@@ -65,14 +65,14 @@ static void test_dwell(void) {
 
         /* First sample: kept, not acted on. */
         ASSERT_EQ(judge(&f, &m, true, 60 * SEC, false, T0, &facts), DISK_VERDICT_FIRST);
-        ASSERT_EQ(fact_int(facts, "first_sample_usec"), (int64_t) T0);
+        ASSERT_EQ(fact_int(facts, "first_sample_usec"), (int64_t)T0);
         ASSERT_TRUE(!json_object_get(facts, "confirmed_by"));
         json_decref(facts);
         ASSERT_TRUE(has_sample(&f, "/var"));
 
         /* Still under pressure but the dwell is not over; the first sample stays the first. */
         ASSERT_EQ(judge(&f, &m, true, 60 * SEC, false, T0 + 59 * SEC, &facts), DISK_VERDICT_WAITING);
-        ASSERT_EQ(fact_int(facts, "first_sample_usec"), (int64_t) T0);
+        ASSERT_EQ(fact_int(facts, "first_sample_usec"), (int64_t)T0);
         json_decref(facts);
 
         ASSERT_EQ(judge(&f, &m, true, 60 * SEC, false, T0 + 60 * SEC, &facts), DISK_VERDICT_CONFIRMED);
@@ -91,14 +91,14 @@ static void test_dwell(void) {
         ASSERT_EQ(judge(&f, &m, true, 60 * SEC, false, T0 + 630 * SEC, NULL), DISK_VERDICT_WAITING);
 
         /* Mounts are independent. */
-        disk_mount other = { .target = "/srv", .mnt_id = 50, .dev = makedev(8, 3) };
+        disk_mount other = {.target = "/srv", .mnt_id = 50, .dev = makedev(8, 3)};
         ASSERT_EQ(judge(&f, &other, true, 60 * SEC, false, T0 + 660 * SEC, NULL), DISK_VERDICT_FIRST);
         ASSERT_EQ(judge(&f, &m, true, 60 * SEC, false, T0 + 660 * SEC, NULL), DISK_VERDICT_CONFIRMED);
 }
 
 static void test_same_mount(void) {
         _cleanup_(fixture_down) fixture f = {};
-        disk_mount m = { .target = "/data", .mnt_id = 42, .dev = makedev(8, 1) };
+        disk_mount m = {.target = "/data", .mnt_id = 42, .dev = makedev(8, 1)};
         json_t *facts = NULL;
 
         fixture_up(&f);
@@ -107,8 +107,9 @@ static void test_same_mount(void) {
         /* Remounted (new mount id) during the dwell: its pressure is a new first sample. */
         m.mnt_id = 43;
         ASSERT_EQ(judge(&f, &m, true, 60 * SEC, false, T0 + 120 * SEC, &facts), DISK_VERDICT_FIRST);
-        ASSERT_EQ(json_integer_value(json_object_get(json_object_get(facts, "replaced_sample"), "mount_id")), 42);
-        ASSERT_EQ(fact_int(facts, "first_sample_usec"), (int64_t) (T0 + 120 * SEC));
+        ASSERT_EQ(json_integer_value(json_object_get(json_object_get(facts, "replaced_sample"), "mount_id")),
+                  42);
+        ASSERT_EQ(fact_int(facts, "first_sample_usec"), (int64_t)(T0 + 120 * SEC));
         json_decref(facts);
 
         /* Another disk at the same point, same mount id by chance: also new. */
@@ -119,7 +120,7 @@ static void test_same_mount(void) {
 
 static void test_request_and_no_dwell(void) {
         _cleanup_(fixture_down) fixture f = {};
-        disk_mount m = { .target = "/var", .mnt_id = 42, .dev = makedev(8, 1) };
+        disk_mount m = {.target = "/var", .mnt_id = 42, .dev = makedev(8, 1)};
         json_t *facts = NULL;
 
         fixture_up(&f);
@@ -143,7 +144,7 @@ static void test_request_and_no_dwell(void) {
 static void test_corrupt_sample(void) {
         _cleanup_(fixture_down) fixture f = {};
         _cleanup_free_ char *path = NULL;
-        disk_mount m = { .target = "/var", .mnt_id = 42, .dev = makedev(8, 1) };
+        disk_mount m = {.target = "/var", .mnt_id = 42, .dev = makedev(8, 1)};
         json_t *facts = NULL;
         int fd;
 

@@ -53,19 +53,18 @@ static void test_real_root(void) {
                         ASSERT_TRUE(strcmp(l.items[i].target, l.items[j].target) != 0);
 }
 
-static const char mountinfo[] =
-        "21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
-        "22 21 0:20 / /proc rw,nosuid - proc proc rw\n"
-        "23 21 8:2 / /var rw,relatime shared:2 - ext4 /dev/sda2 rw\n"
-        /* /srv mounted twice: only the top one counts. */
-        "24 21 8:3 / /srv rw - xfs /dev/sda3 rw\n"
-        "25 21 8:4 / /srv rw - xfs /dev/sda4 rw\n"
-        /* A bind mount of part of /var: the same filesystem, kept once (as /var). */
-        "26 21 8:2 /lib/docker /docker rw - ext4 /dev/sda2 rw\n"
-        "27 21 0:40 / /mnt/nfs rw - nfs4 server:/export rw\n"
-        "28 21 8:5 / /ro ro,relatime - ext4 /dev/sda5 ro\n"
-        "29 21 7:0 / /mnt/img rw - ext4 /dev/loop0 rw\n"
-        "30 21 0:41 / /tmp rw - tmpfs tmpfs rw\n";
+static const char mountinfo[] = "21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                                "22 21 0:20 / /proc rw,nosuid - proc proc rw\n"
+                                "23 21 8:2 / /var rw,relatime shared:2 - ext4 /dev/sda2 rw\n"
+                                /* /srv mounted twice: only the top one counts. */
+                                "24 21 8:3 / /srv rw - xfs /dev/sda3 rw\n"
+                                "25 21 8:4 / /srv rw - xfs /dev/sda4 rw\n"
+                                /* A bind mount of part of /var: the same filesystem, kept once (as /var). */
+                                "26 21 8:2 /lib/docker /docker rw - ext4 /dev/sda2 rw\n"
+                                "27 21 0:40 / /mnt/nfs rw - nfs4 server:/export rw\n"
+                                "28 21 8:5 / /ro ro,relatime - ext4 /dev/sda5 ro\n"
+                                "29 21 7:0 / /mnt/img rw - ext4 /dev/loop0 rw\n"
+                                "30 21 0:41 / /tmp rw - tmpfs tmpfs rw\n";
 
 static void test_fixture_table(void) {
         _cleanup_free_ char *dir = test_tmpdir(), *path = NULL;
@@ -99,10 +98,11 @@ static void test_fixture_table(void) {
 }
 
 static void test_filter(void) {
-        char *globs[] = { "/var*", "/srv", NULL };
-        disk_mount m = { .target = "/var" };
-        disk_filter all = {}, some = { .mounts = globs }, loops = { .include_loop = true, .include_removable = true };
-        disk_filter only = { .only = "/srv" };
+        char *globs[] = {"/var*", "/srv", NULL};
+        disk_mount m = {.target = "/var"};
+        disk_filter all = {}, some = {.mounts = globs},
+                    loops = {.include_loop = true, .include_removable = true};
+        disk_filter only = {.only = "/srv"};
         const char *why = NULL;
 
         ASSERT_TRUE(disk_mount_selected(&m, &all, &why));
@@ -139,10 +139,15 @@ static void test_filter(void) {
 }
 
 static void test_pressure_and_need(void) {
-        disk_thresholds t = { .min_free_percent = 10, .target_free_percent = 15,
-                              .min_free_inodes_percent = 5, .target_free_inodes_percent = 10 };
-        disk_mount m = { .size_bytes = 1000 * MIB, .free_bytes = 60 * MIB, .avail_bytes = 50 * MIB,
-                         .files = 1000, .free_files = 500 };
+        disk_thresholds t = {.min_free_percent = 10,
+                             .target_free_percent = 15,
+                             .min_free_inodes_percent = 5,
+                             .target_free_inodes_percent = 10};
+        disk_mount m = {.size_bytes = 1000 * MIB,
+                        .free_bytes = 60 * MIB,
+                        .avail_bytes = 50 * MIB,
+                        .files = 1000,
+                        .free_files = 500};
         bool b, i;
 
         ASSERT_EQ(disk_percent(50, 1000), 5);
@@ -179,10 +184,18 @@ static void test_pressure_and_need(void) {
 }
 
 static void test_facts(void) {
-        disk_thresholds t = { 10, 15, 5, 10 };
-        disk_mount m = { .target = "/var", .source = "/dev/sda2", .fstype = "ext4", .device = "/dev/sda2",
-                         .dev = makedev(8, 2), .mnt_id = 23, .size_bytes = 100, .avail_bytes = 3, .free_bytes = 4,
-                         .files = 10, .free_files = 9 };
+        disk_thresholds t = {10, 15, 5, 10};
+        disk_mount m = {.target = "/var",
+                        .source = "/dev/sda2",
+                        .fstype = "ext4",
+                        .device = "/dev/sda2",
+                        .dev = makedev(8, 2),
+                        .mnt_id = 23,
+                        .size_bytes = 100,
+                        .avail_bytes = 3,
+                        .free_bytes = 4,
+                        .files = 10,
+                        .free_files = 9};
         _cleanup_json_ json_t *f = disk_mount_facts(&m, &t);
 
         ASSERT_TRUE(f);
@@ -193,7 +206,8 @@ static void test_facts(void) {
         ASSERT_EQ(json_integer_value(json_object_get(f, "free_percent")), 3);
         ASSERT_EQ(json_integer_value(json_object_get(f, "free_inodes")), 9);
         ASSERT_EQ(json_integer_value(json_object_get(f, "min_free_percent")), 10);
-        ASSERT_TRUE(json_is_null(json_object_get(f, "statvfs_error")) || !json_object_get(f, "statvfs_error"));
+        ASSERT_TRUE(json_is_null(json_object_get(f, "statvfs_error")) ||
+                    !json_object_get(f, "statvfs_error"));
 }
 
 int main(void) {

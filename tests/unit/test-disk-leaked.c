@@ -104,13 +104,12 @@ static void test_child_holds_deleted_file(void) {
                 bool seen = false;
 
                 ASSERT_TRUE(json_is_array(facts));
-                json_array_foreach(facts, i, e)
-                        if (json_integer_value(json_object_get(e, "pid")) == pid) {
-                                json_t *f0 = json_array_get(json_object_get(e, "files"), 0);
-                                ASSERT_STREQ(json_string_value(json_object_get(f0, "path")), gone);
-                                ASSERT_EQ(json_integer_value(json_object_get(e, "bytes")), (long long) h->bytes);
-                                seen = true;
-                        }
+                json_array_foreach(facts, i, e) if (json_integer_value(json_object_get(e, "pid")) == pid) {
+                        json_t *f0 = json_array_get(json_object_get(e, "files"), 0);
+                        ASSERT_STREQ(json_string_value(json_object_get(f0, "path")), gone);
+                        ASSERT_EQ(json_integer_value(json_object_get(e, "bytes")), (long long)h->bytes);
+                        seen = true;
+                }
                 ASSERT_TRUE(seen);
         }
 

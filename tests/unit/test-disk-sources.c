@@ -14,7 +14,7 @@
 #include "test-util.h"
 
 static heal_policy *load(const char *text) {
-        heal_policy_buffer b = { .name = "t.json", .data = text, .size = strlen(text) };
+        heal_policy_buffer b = {.name = "t.json", .data = text, .size = strlen(text)};
         _cleanup_free_ char *err = NULL;
         heal_policy *p = NULL;
         int r = heal_policy_load_buffers(&b, 1, &p, &err);
@@ -26,7 +26,7 @@ static heal_policy *load(const char *text) {
 }
 
 static void test_shipped_defaults(void) {
-        static const char *const names[] = { "apt-cache", "coredumps", "rotated-logs", "tmp", "journal" };
+        static const char *const names[] = {"apt-cache", "coredumps", "rotated-logs", "tmp", "journal"};
         const char *root = getenv("SOURCE_ROOT");
         _cleanup_free_ char *dir = NULL;
         _cleanup_(heal_policy_freep) heal_policy *p = NULL;
@@ -37,7 +37,7 @@ static void test_shipped_defaults(void) {
 
         ASSERT_TRUE(root && *root);
         ASSERT_TRUE(asprintf(&dir, "%s/policy", root) >= 0);
-        const char *dirs[] = { dir, NULL };
+        const char *dirs[] = {dir, NULL};
         ASSERT_OK(heal_policy_load(dirs, &p, &err));
         ASSERT_OK(disk_settings_from_policy(heal_policy_class(p, DISK_PRESSURE_CLASS),
                                             heal_policy_class(p, DISK_LEAKED_CLASS), &s, &err));
@@ -73,11 +73,14 @@ static void test_shipped_defaults(void) {
 
 static void test_operator_sources(void) {
         _cleanup_(heal_policy_freep) heal_policy *p = load(
-                "{\"version\": 1, \"classes\": {\"disk-pressure\": {\"tier\": \"auto\", \"min_free_percent\": 20,"
+                "{\"version\": 1, \"classes\": {\"disk-pressure\": {\"tier\": \"auto\", "
+                "\"min_free_percent\": 20,"
                 " \"target_free_percent\": 30, \"mounts\": [\"/srv/*\"], \"include_loop\": true,"
                 " \"max_bytes_per_run\": 1000, \"sources\": ["
-                " {\"name\": \"cache\", \"root\": \"/srv/cache\", \"min_age_s\": 60, \"tier\": \"auto\", \"times\": [\"mtime\"], \"max_depth\": 2},"
-                " {\"name\": \"exports\", \"root\": \"/srv/exports\", \"patterns\": [\"*.csv\"], \"min_age_s\": 3600},"
+                " {\"name\": \"cache\", \"root\": \"/srv/cache\", \"min_age_s\": 60, \"tier\": \"auto\", "
+                "\"times\": [\"mtime\"], \"max_depth\": 2},"
+                " {\"name\": \"exports\", \"root\": \"/srv/exports\", \"patterns\": [\"*.csv\"], "
+                "\"min_age_s\": 3600},"
                 " {\"name\": \"j\", \"journal_vacuum\": true, \"keep_bytes\": 5, \"vacuum_time_s\": 7}]},"
                 " \"disk-leaked\": {\"leak_threshold_bytes\": 4096}}}");
         _cleanup_(disk_settings_done) disk_settings s = {};
@@ -120,9 +123,11 @@ static void expect_refused(const char *class_json, const char *want) {
         _cleanup_(heal_policy_freep) heal_policy *p = NULL;
         disk_settings s = {};
 
-        ASSERT_TRUE(asprintf(&text, "{\"version\": 1, \"classes\": {\"disk-pressure\": %s}}", class_json) >= 0);
+        ASSERT_TRUE(asprintf(&text, "{\"version\": 1, \"classes\": {\"disk-pressure\": %s}}", class_json) >=
+                    0);
         p = load(text);
-        ASSERT_EQ(disk_settings_from_policy(heal_policy_class(p, DISK_PRESSURE_CLASS), NULL, &s, &err), -EINVAL);
+        ASSERT_EQ(disk_settings_from_policy(heal_policy_class(p, DISK_PRESSURE_CLASS), NULL, &s, &err),
+                  -EINVAL);
         if (!err || !strstr(err, want))
                 fprintf(stderr, "error \"%s\" lacks \"%s\"\n", err ?: "(null)", want);
         ASSERT_TRUE(err && strstr(err, want));
@@ -135,9 +140,11 @@ static void test_refused(void) {
                        "target_free_inodes_percent (10) must be above min_free_inodes_percent (30)");
         expect_refused("{\"sources\": [{\"name\": \"x\", \"min_age_s\": 5}]}",
                        "sources[0] (x): root is required");
-        expect_refused("{\"sources\": [{\"name\": \"a\", \"root\": \"/a\", \"min_age_s\": 5}, {\"name\": \"y\", \"root\": \"/y\"}]}",
+        expect_refused("{\"sources\": [{\"name\": \"a\", \"root\": \"/a\", \"min_age_s\": 5}, {\"name\": "
+                       "\"y\", \"root\": \"/y\"}]}",
                        "sources[1] (y): min_age_s is required with a root");
-        expect_refused("{\"sources\": [{\"name\": \"j\", \"root\": \"/var/log/journal\", \"journal_vacuum\": true}]}",
+        expect_refused("{\"sources\": [{\"name\": \"j\", \"root\": \"/var/log/journal\", "
+                       "\"journal_vacuum\": true}]}",
                        "sources[0] (j): the journal source takes no root");
 }
 
@@ -150,7 +157,8 @@ static void write_text(const char *path, const char *text) {
 }
 
 static void test_requests(void) {
-        _cleanup_free_ char *dir = test_tmpdir(), *a = NULL, *b = NULL, *c = NULL, *d = NULL, *missing = NULL;
+        _cleanup_free_ char *dir = test_tmpdir(), *a = NULL, *b = NULL, *c = NULL, *d = NULL,
+                            *missing = NULL;
         _cleanup_(disk_requests_done) disk_requests r = {}, none = {}, again = {};
 
         ASSERT_TRUE(asprintf(&missing, "%s/absent", dir) >= 0);
