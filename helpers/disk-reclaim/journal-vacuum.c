@@ -52,6 +52,9 @@ uint64_t disk_journal_vacuum_size(uint64_t usage, uint64_t need, uint64_t keep_b
 
         if (size < keep_bytes)
                 size = keep_bytes;
+        /* 0 means "nothing" to the caller; 1 byte removes every archived file just the same. */
+        if (size == 0)
+                size = 1;
         return size < usage ? size : 0;
 }
 

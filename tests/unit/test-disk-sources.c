@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "heal/cleanup.h"
+#include "journal-vacuum.h"
 #include "requests.h"
 #include "sources.h"
 #include "test-util.h"
@@ -192,10 +193,20 @@ static void test_requests(void) {
         test_rm_rf(dir);
 }
 
+/* The journal gives what is still needed, never below what it must keep. */
+static void test_journal_vacuum_size(void) {
+        ASSERT_EQ(disk_journal_vacuum_size(1000, 300, 100), 700);
+        ASSERT_EQ(disk_journal_vacuum_size(1000, 950, 100), 100);
+        ASSERT_EQ(disk_journal_vacuum_size(1000, 5000, 0), 1); /* everything archived, still "something" */
+        ASSERT_EQ(disk_journal_vacuum_size(100, 50, 100), 0); /* nothing above the floor */
+        ASSERT_EQ(disk_journal_vacuum_size(1000, 0, 100), 0);  /* nothing needed */
+}
+
 int main(void) {
         test_shipped_defaults();
         test_operator_sources();
         test_refused();
         test_requests();
+        test_journal_vacuum_size();
         return 0;
 }
