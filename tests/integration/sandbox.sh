@@ -7,6 +7,7 @@
 # Source this file, then:
 #   sandbox_up BUILD_DIR        boot a sandbox with BUILD_DIR's install in it (skips the test, exit 77,
 #                               when not root or systemd-nspawn/nsenter/overlayfs are missing)
+#   sandbox_up --no-install     the same with nothing installed (the package test installs its .deb)
 #   sb_exec CMD...              run CMD inside (all namespaces), return its exit status
 #   sb_sh 'SCRIPT' [ARGS...]    run a shell script inside
 #   sb_write PATH [MODE]        write stdin to PATH inside (parents created), default mode 0644
@@ -138,7 +139,7 @@ _sb_launch() {
 }
 
 sandbox_up() {
-        local build_dir=${1:?usage: sandbox_up BUILD_DIR}
+        local build_dir=${1:?usage: sandbox_up BUILD_DIR|--no-install}
         local t0 t_boot h d state
 
         sandbox_require
@@ -147,11 +148,11 @@ sandbox_up() {
                 _sb_log "a sandbox is already up ($SB_NAME); call sandbox_down first"
                 return 1
         fi
-        if [ ! -d "$build_dir" ]; then
+        if [ "$build_dir" != --no-install ] && [ ! -d "$build_dir" ]; then
                 _sb_log "no build dir $build_dir"
                 return 1
         fi
-        build_dir=$(cd "$build_dir" && pwd)
+        [ "$build_dir" = --no-install ] || build_dir=$(cd "$build_dir" && pwd)
 
         # Teardown is armed before anything exists, so every exit path below cleans up.
         trap sandbox_down EXIT
@@ -183,7 +184,8 @@ sandbox_up() {
         # Its own machine id: the container's journal and any per-machine state must not pose as the host's.
         systemd-id128 new >"$SB_ROOT/etc/machine-id" || return 1
 
-        if ! meson install -C "$build_dir" --destdir "$SB_ROOT" --no-rebuild --quiet >"$SB_DIR/install.log" 2>&1; then
+        if [ "$build_dir" != --no-install ] &&
+                ! meson install -C "$build_dir" --destdir "$SB_ROOT" --no-rebuild --quiet >"$SB_DIR/install.log" 2>&1; then
                 _sb_log "meson install into the sandbox failed:"
                 sed 's/^/    /' "$SB_DIR/install.log" >&2
                 return 1
