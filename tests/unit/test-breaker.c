@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Circuit breaker: every transition at its exact time, return values,
- * one trial among racing processes, reset, and fail-closed on corruption. */
+ * one trial among racing processes, reset, fail-closed on corruption, and
+ * no write at all for what changes nothing. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -265,6 +267,79 @@ static void test_reset_and_ns(void) {
         state_done(s, TAKE_PTR(dir));
 }
 
+/* The breaker record's file as it is now: its inode and mtime change with
+ * every write (a write is a new file renamed over the old one). */
+static int record_stat(heal_state *s, const char *ns, struct stat *ret) {
+        _cleanup_free_ char *name = heal_state_escape(key), *path = NULL;
+
+        ASSERT_TRUE(name);
+        ASSERT_TRUE(asprintf(&path, "%s/%s/%s", heal_state_path(s), ns, name) > 0);
+        return stat(path, ret) < 0 ? -errno : 0;
+}
+
+static void assert_same_file(const struct stat *a, const struct stat *b) {
+        ASSERT_EQ(a->st_ino, b->st_ino);
+        ASSERT_EQ(a->st_mtim.tv_sec, b->st_mtim.tv_sec);
+        ASSERT_EQ(a->st_mtim.tv_nsec, b->st_mtim.tv_nsec);
+}
+
+static void test_noop_writes_nothing(void) {
+        _cleanup_free_ char *dir = NULL;
+        heal_state *s = state_new(&dir);
+        heal_breaker_state st;
+        struct stat a, b;
+
+        /* No record yet: admitting and recording a success create none. */
+        ASSERT_EQ(admit(s, T0, &st), 1);
+        ASSERT_EQ(record(s, true, T0, &st), 0);
+        ASSERT_EQ(st, HEAL_BREAKER_CLOSED);
+        ASSERT_EQ(record_stat(s, "breaker", &a), -ENOENT);
+
+        /* A failure is written; the success after it (count back to 0) too. */
+        ASSERT_EQ(record(s, false, T0, &st), 0);
+        ASSERT_OK(record_stat(s, "breaker", &a));
+        ASSERT_EQ(record(s, true, T0 + SEC, &st), 0);
+        ASSERT_OK(record_stat(s, "breaker", &b));
+        ASSERT_TRUE(a.st_ino != b.st_ino);
+        check_get(s, T0, HEAL_BREAKER_CLOSED, 0);
+
+        /* Now closed with no failures: neither admit nor success touch the file. */
+        for (int i = 0; i < 3; i++) {
+                ASSERT_EQ(admit(s, T0 + 2 * SEC, &st), 1);
+                ASSERT_EQ(record(s, true, T0 + 2 * SEC, &st), 0);
+        }
+        ASSERT_OK(record_stat(s, "breaker", &a));
+        assert_same_file(&a, &b);
+
+        /* Open and cooling down: refusals write nothing either. */
+        open_it(s, T0 + 3 * SEC);
+        ASSERT_OK(record_stat(s, "breaker", &a));
+        ASSERT_EQ(admit(s, T0 + 4 * SEC, &st), 0);
+        ASSERT_EQ(admit(s, T0 + 3 * SEC + COOLDOWN - 1, &st), 0);
+        ASSERT_OK(record_stat(s, "breaker", &b));
+        assert_same_file(&a, &b);
+
+        /* A failure count at its cap: another failure changes nothing. */
+        _cleanup_json_ json_t *capped = json_pack("{s:s, s:I, s:I, s:I}", "state", "open", "failures",
+                                                  (json_int_t) UINT32_MAX, "opened_usec", (json_int_t) T0,
+                                                  "trial_usec", (json_int_t) 0);
+        ASSERT_OK(heal_state_write(s, "breaker", key, capped));
+        ASSERT_OK(record_stat(s, "breaker", &a));
+        ASSERT_EQ(record(s, false, T0 + SEC, &st), 0);
+        ASSERT_EQ(st, HEAL_BREAKER_OPEN);
+        ASSERT_OK(record_stat(s, "breaker", &b));
+        assert_same_file(&a, &b);
+        check_get(s, T0 + SEC, HEAL_BREAKER_OPEN, UINT32_MAX);
+
+        /* ... while a change is written: the half-open trial claim. */
+        ASSERT_EQ(admit(s, T0 + COOLDOWN, &st), 1);
+        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+        ASSERT_OK(record_stat(s, "breaker", &b));
+        ASSERT_TRUE(a.st_ino != b.st_ino);
+
+        state_done(s, TAKE_PTR(dir));
+}
+
 static int garble_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
         FILE *f;
 
@@ -409,6 +484,7 @@ int main(void) {
         test_abandoned_trial();
         test_clock_backward();
         test_reset_and_ns();
+        test_noop_writes_nothing();
         test_corrupt();
         test_race();
         return 0;

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libheal idempotency: key format and time buckets, claim/settle semantics,
- * expiry, corrupt claims, and 16 processes racing for one incident. */
+ * expiry, corrupt claims, unsynced claims that a power loss tore, 16
+ * processes racing for one incident, and garbage collection (also from the guard). */
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "heal/cleanup.h"
+#include "heal/guard.h"
 #include "heal/idempotency.h"
 #include "heal/state.h"
 #include "test-util.h"
@@ -125,6 +128,200 @@ static void test_semantics(const char *dir) {
         ASSERT_TRUE(json_equal(still, bogus));
 }
 
+static char *ns_path(heal_state *s, const char *ns, const char *key) {
+        _cleanup_free_ char *name = heal_state_escape(key);
+        char *p = NULL;
+
+        ASSERT_TRUE(name);
+        ASSERT_TRUE(asprintf(&p, "%s/%s/%s", heal_state_path(s), ns, name) > 0);
+        return p;
+}
+
+static void put_file(const char *path, const char *content) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+}
+
+static bool exists(const char *path) { return access(path, F_OK) == 0; }
+
+static bool lock_file_exists(heal_state *s, const char *key) {
+        _cleanup_free_ char *p = ns_path(s, "idem/.lock", key);
+        return exists(p);
+}
+
+static void test_claims(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        const uint64_t ttl = 300 * SEC, t = 1000 * SEC;
+        heal_idem_status st;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+
+        /* The claim is a record of "idem-claim"; "idem" holds only done. */
+        expect_begin(s, "c1", t, ttl, 1, HEAL_IDEM_NEW);
+        _cleanup_json_ json_t *claim = NULL;
+        ASSERT_OK(heal_state_read(s, "idem-claim", "c1", &claim));
+        ASSERT_STREQ(json_string_value(json_object_get(claim, "state")), "in-flight");
+        ASSERT_EQ(heal_state_read(s, "idem", "c1", NULL), -ENOENT);
+
+        /* A claim that a power loss left empty or cut short is no claim. */
+        _cleanup_free_ char *c1 = ns_path(s, "idem-claim", "c1");
+        put_file(c1, "");
+        expect_peek(s, "c1", t + 1, HEAL_IDEM_NEW);
+        expect_begin(s, "c1", t + 1, ttl, 1, HEAL_IDEM_NEW);
+        ASSERT_OK(heal_state_read(s, "idem-claim", "c1", NULL)); /* claimed afresh */
+        expect_begin(s, "c1", t + 2, ttl, 0, HEAL_IDEM_IN_FLIGHT);
+        put_file(c1, "{\"heal_state\":1,\"key\":\"c1\",\"su");
+        expect_begin(s, "c1", t + 3, ttl, 1, HEAL_IDEM_NEW);
+
+        /* ... but one that loads and is malformed is no torn write: fail closed. */
+        _cleanup_json_ json_t *bogus = json_pack("{s:s, s:i, s:i}", "state", "maybe", "since", 1, "until", 2);
+        ASSERT_OK(heal_state_write(s, "idem-claim", "c2", bogus));
+        ASSERT_EQ(heal_idem_begin(s, "c2", t, ttl, &st), -EBADMSG);
+        /* And a done record that does not load fails closed too (done is synced, never torn). */
+        _cleanup_free_ char *d3 = ns_path(s, "idem", "c3");
+        expect_begin(s, "c3", t, ttl, 1, HEAL_IDEM_NEW);
+        ASSERT_OK(heal_idem_finish(s, "c3", true, t, ttl));
+        put_file(d3, "");
+        ASSERT_EQ(heal_idem_begin(s, "c3", t + 1, ttl, &st), -EBADMSG);
+        ASSERT_EQ(heal_idem_peek(s, "c3", t + 1, &st), -EBADMSG);
+
+        /* Finished: done in "idem", the claim gone. */
+        expect_begin(s, "c4", t, ttl, 1, HEAL_IDEM_NEW);
+        ASSERT_OK(heal_idem_finish(s, "c4", true, t + SEC, ttl));
+        ASSERT_EQ(heal_state_read(s, "idem-claim", "c4", NULL), -ENOENT);
+        _cleanup_json_ json_t *done = NULL;
+        ASSERT_OK(heal_state_read(s, "idem", "c4", &done));
+        ASSERT_STREQ(json_string_value(json_object_get(done, "state")), "done");
+        /* A claim left behind (died between done and its removal) does not hide done. */
+        _cleanup_json_ json_t *left = json_pack("{s:s, s:I, s:I}", "state", "in-flight", "since",
+                                                (json_int_t) t, "until", (json_int_t) (t + ttl));
+        ASSERT_OK(heal_state_write(s, "idem-claim", "c4", left));
+        expect_begin(s, "c4", t + 2 * SEC, ttl, 0, HEAL_IDEM_DONE);
+        expect_peek(s, "c4", t + 2 * SEC, HEAL_IDEM_DONE);
+
+        /* Released: the claim and, with no done record, the lock file go. */
+        expect_begin(s, "c5", t, ttl, 1, HEAL_IDEM_NEW);
+        ASSERT_TRUE(lock_file_exists(s, "c5"));
+        ASSERT_OK(heal_idem_finish(s, "c5", false, t + SEC, ttl));
+        ASSERT_EQ(heal_state_read(s, "idem-claim", "c5", NULL), -ENOENT);
+        ASSERT_TRUE(!lock_file_exists(s, "c5"));
+        expect_begin(s, "c5", t + 2 * SEC, ttl, 1, HEAL_IDEM_NEW);
+        /* ... but a key that still has a done record keeps its lock file. */
+        ASSERT_OK(heal_idem_finish(s, "c5", true, t + 3 * SEC, ttl));
+        expect_begin(s, "c5", t + 3 * SEC + ttl, ttl, 1, HEAL_IDEM_NEW);
+        ASSERT_OK(heal_idem_finish(s, "c5", false, t + 4 * SEC + ttl, ttl));
+        ASSERT_TRUE(lock_file_exists(s, "c5"));
+}
+
+/* A done record of @key that lasts until @until (in the past or future of "now"). */
+static void make_done(heal_state *s, const char *key, uint64_t until) {
+        ASSERT_TRUE(until > 10 * SEC);
+        expect_begin(s, key, until - 10 * SEC, 10 * SEC, 1, HEAL_IDEM_NEW);
+        ASSERT_OK(heal_idem_finish(s, key, true, until - 10 * SEC, 10 * SEC));
+}
+
+static void make_claim(heal_state *s, const char *key, uint64_t until) {
+        expect_begin(s, key, until - 10 * SEC, 10 * SEC, 1, HEAL_IDEM_NEW);
+}
+
+static void test_gc(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_close_ int held = -EBADF;
+        const uint64_t now = 100000 * SEC;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_EQ(heal_idem_gc(s, now, 0), 0); /* nothing there yet */
+
+        make_done(s, "d-old", now - SEC);
+        make_done(s, "d-now", now); /* "until" is exclusive: over at now */
+        make_done(s, "d-live", now + SEC);
+        make_claim(s, "c-old", now - SEC);
+        make_claim(s, "c-live", now + SEC);
+        make_claim(s, "c-torn", now + 100 * SEC);
+        _cleanup_free_ char *torn = ns_path(s, "idem-claim", "c-torn");
+        put_file(torn, "");
+        make_done(s, "d-bad", now - SEC);
+        _cleanup_free_ char *bad = ns_path(s, "idem", "d-bad");
+        put_file(bad, "{\"garbage");
+        make_done(s, "d-held", now - SEC);
+        ASSERT_OK(heal_state_lock(s, "idem", "d-held", &held));
+
+        ASSERT_EQ(heal_idem_gc(s, now, 0), 4);
+        ASSERT_EQ(heal_state_read(s, "idem", "d-old", NULL), -ENOENT);
+        ASSERT_EQ(heal_state_read(s, "idem", "d-now", NULL), -ENOENT);
+        ASSERT_EQ(heal_state_read(s, "idem-claim", "c-old", NULL), -ENOENT);
+        ASSERT_TRUE(!exists(torn));
+        ASSERT_TRUE(!lock_file_exists(s, "d-old") && !lock_file_exists(s, "c-old") &&
+                    !lock_file_exists(s, "c-torn"));
+        /* Kept: the live ones, the corrupt done record (for a human), the busy key. */
+        ASSERT_OK(heal_state_read(s, "idem", "d-live", NULL));
+        ASSERT_OK(heal_state_read(s, "idem-claim", "c-live", NULL));
+        ASSERT_TRUE(lock_file_exists(s, "d-live") && lock_file_exists(s, "c-live"));
+        ASSERT_EQ(heal_state_read(s, "idem", "d-bad", NULL), -EBADMSG);
+        ASSERT_OK(heal_state_read(s, "idem", "d-held", NULL));
+        /* The live ones still mean what they meant. */
+        expect_peek(s, "d-live", now, HEAL_IDEM_DONE);
+        expect_peek(s, "c-live", now, HEAL_IDEM_IN_FLIGHT);
+
+        /* Once free, the busy key goes; @max_remove bounds one call. */
+        closep(&held);
+        make_done(s, "d-more1", now - SEC);
+        make_done(s, "d-more2", now - SEC);
+        ASSERT_EQ(heal_idem_gc(s, now, 1), 1);
+        ASSERT_EQ(heal_idem_gc(s, now, 0), 2);
+        ASSERT_EQ(heal_state_read(s, "idem", "d-held", NULL), -ENOENT);
+        ASSERT_EQ(heal_idem_gc(s, now, 0), 0);
+        /* Later, the live ones expire too. */
+        ASSERT_EQ(heal_idem_gc(s, now + SEC, 0), 2);
+        ASSERT_EQ(heal_idem_gc(s, now + SEC, 0), 0);
+}
+
+static void test_gc_maybe(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        const uint64_t now = 100000 * SEC;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        make_done(s, "a", now - SEC);
+        ASSERT_EQ(heal_idem_gc_maybe(s, now), 1); /* never ran: due */
+
+        /* Within the interval: not due, the expired record stays. */
+        make_done(s, "b", now - SEC);
+        ASSERT_EQ(heal_idem_gc_maybe(s, now + SEC), 0);
+        ASSERT_EQ(heal_idem_gc_maybe(s, now + HEAL_IDEM_GC_INTERVAL_USEC - 1), 0);
+        ASSERT_OK(heal_state_read(s, "idem", "b", NULL));
+        ASSERT_EQ(heal_idem_gc_maybe(s, now + HEAL_IDEM_GC_INTERVAL_USEC), 1);
+        ASSERT_EQ(heal_state_read(s, "idem", "b", NULL), -ENOENT);
+
+        /* A stamp in the future (the clock went back) does not hold gc off. */
+        make_done(s, "c", now - 100 * SEC);
+        ASSERT_EQ(heal_idem_gc_maybe(s, now - 50 * SEC), 1);
+        ASSERT_EQ(heal_idem_gc_maybe(s, now - 49 * SEC), 0);
+        ASSERT_EQ(heal_idem_gc_maybe(s, UINT64_MAX), -EINVAL);
+}
+
+static int switch_off(void *userdata, char **ret_reason) { return 0; }
+static int never_called(void *userdata, char **ret_detail) { return -EPERM; }
+
+/* The guard runs the gc once per pass (throttled), whatever the pass decides. */
+static void test_guard_gc(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        const uint64_t now = 100000 * SEC;
+        heal_outcome o;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        make_done(s, "old|x.service|i", now - SEC);
+        make_done(s, "live|x.service|i", now + SEC);
+        heal_guard g = { .state = s, .policy = NULL, .policy_error = "test", .now_usec = now,
+                         .defer_metrics_write = true, .kill_switch = switch_off };
+        const heal_action a = { .healer = "test", .class = "c", .target = "x.service", .incident = "i",
+                                .tier_override = -1, .act = never_called };
+        ASSERT_OK(heal_guard_run(&g, &a, &o));
+        ASSERT_EQ(o, HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(heal_state_read(s, "idem", "old|x.service|i", NULL), -ENOENT);
+        ASSERT_OK(heal_state_read(s, "idem", "live|x.service|i", NULL));
+}
+
 /* Each child opens its own handle, as separate helper runs would. */
 static _Noreturn void racer(const char *dir, const char *key, int start_fd) {
         heal_state *s = NULL;
@@ -180,14 +377,22 @@ static void test_race(const char *dir) {
 
 int main(void) {
         _cleanup_free_ char *tmp = test_tmpdir();
-        _cleanup_free_ char *d1 = NULL, *d2 = NULL;
+        _cleanup_free_ char *d1 = NULL, *d2 = NULL, *d3 = NULL, *d4 = NULL, *d5 = NULL, *d6 = NULL;
 
         ASSERT_TRUE(asprintf(&d1, "%s/semantics", tmp) > 0);
         ASSERT_TRUE(asprintf(&d2, "%s/race", tmp) > 0);
+        ASSERT_TRUE(asprintf(&d3, "%s/claims", tmp) > 0);
+        ASSERT_TRUE(asprintf(&d4, "%s/gc", tmp) > 0);
+        ASSERT_TRUE(asprintf(&d5, "%s/gc-maybe", tmp) > 0);
+        ASSERT_TRUE(asprintf(&d6, "%s/guard-gc", tmp) > 0);
 
         test_key();
         test_semantics(d1);
         test_race(d2);
+        test_claims(d3);
+        test_gc(d4);
+        test_gc_maybe(d5);
+        test_guard_gc(d6);
 
         test_rm_rf(tmp);
         return 0;

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Metrics: counters that survive between short-lived helpers, and a heal.prom
- * that node-exporter can read at any moment. */
+/* Metrics: counters that survive between short-lived helpers (unsynced, and
+ * a damaged counter record starts again), and a heal.prom that node-exporter
+ * can read at any moment, from every readable breaker and budget record. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "heal/metrics.h"
 #include "heal/state.h"
@@ -105,6 +108,55 @@ static void test_breakers_and_budgets(const char *state_dir, const char *prom_di
         ASSERT_TRUE(has_line(text, "heal_budget_tokens{bucket=\"class/worker-dead\"} 2.500000"));
 }
 
+static void put_file(const char *path, const char *content) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+}
+
+/* Every record is read once, hashed (long) names included; what does not
+ * load is left out instead of failing the file. */
+static void test_every_record(const char *state_dir, const char *prom_dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_free_ char *text = NULL, *longkey = NULL, *line = NULL, *bad = NULL, *name = NULL;
+        _cleanup_json_ json_t *bucket = json_pack("{s:I, s:I}", "level", (json_int_t) 7000000, "stamp_usec", (json_int_t) 1);
+
+        ASSERT_OK(heal_state_open(state_dir, &s));
+        longkey = malloc(301);
+        ASSERT_TRUE(longkey);
+        memcpy(longkey, "target/worker-dead/", 19);
+        memset(longkey + 19, 'q', 281);
+        longkey[300] = '\0';
+        for (int i = 0; i < 50; i++) {
+                _cleanup_free_ char *k = NULL;
+                ASSERT_TRUE(asprintf(&k, "target/worker-dead/w%d.service", i) > 0);
+                ASSERT_OK(heal_state_write(s, "budget", k, bucket));
+        }
+        ASSERT_OK(heal_state_write(s, "budget", longkey, bucket));
+        ASSERT_OK(heal_state_write(s, "budget", "corrupt", bucket));
+        name = heal_state_escape("corrupt");
+        ASSERT_TRUE(asprintf(&bad, "%s/budget/%s", state_dir, name) > 0);
+        put_file(bad, "{\"heal_state\": 1, \"da");
+
+        text = write_prom(s, prom_dir);
+        for (int i = 0; i < 50; i++) {
+                _cleanup_free_ char *want = NULL;
+                ASSERT_TRUE(asprintf(&want, "heal_budget_tokens{bucket=\"target/worker-dead/w%d.service\"} 7.000000", i) > 0);
+                ASSERT_TRUE(has_line(text, want));
+        }
+        ASSERT_TRUE(asprintf(&line, "heal_budget_tokens{bucket=\"%s\"} 7.000000", longkey) > 0);
+        ASSERT_TRUE(has_line(text, line));
+        ASSERT_TRUE(!strstr(text, "bucket=\"corrupt\""));
+
+        /* A counter record that does not load (a power loss hit it) starts again. */
+        _cleanup_free_ char *counters = NULL, *text2 = NULL;
+        ASSERT_TRUE(asprintf(&counters, "%s/metrics/counters", state_dir) > 0);
+        put_file(counters, "");
+        ASSERT_OK(heal_metrics_count(s, "worker-dead", HEAL_EVENT_ACTING));
+        text2 = write_prom(s, prom_dir);
+        ASSERT_TRUE(has_line(text2, "heal_events_total{class=\"worker-dead\",event=\"acting\"} 1"));
+}
+
 static void test_atomic_and_missing_dir(const char *state_dir, const char *prom_dir) {
         _cleanup_(heal_state_freep) heal_state *s = NULL;
         _cleanup_free_ char *missing = NULL;
@@ -141,6 +193,7 @@ int main(void) {
         test_counters_accumulate(state_dir, prom_dir);
         test_escaping(state_dir, prom_dir);
         test_breakers_and_budgets(state_dir, prom_dir);
+        test_every_record(state_dir, prom_dir);
         test_atomic_and_missing_dir(state_dir, prom_dir);
 
         test_rm_rf(top);

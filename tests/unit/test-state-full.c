@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libheal state on a full filesystem: a write fails with -ENOSPC, the old record
- * stays intact, no temp file is left. Needs a private tmpfs (root or a user
+/* libheal state on a full filesystem: a write (durable, unsynced, or a group)
+ * fails with -ENOSPC, the old records stay intact, no temp file is left, and a
+ * budget take spends nothing. Needs a private tmpfs (root or a user
  * namespace); skipped, saying why, when neither is available. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "heal/budget.h"
 #include "heal/cleanup.h"
 #include "heal/state.h"
 #include "test-util.h"
@@ -112,6 +114,13 @@ static void test_full(const char *mnt) {
         ASSERT_EQ(count_temps(nsdir), 0);
         ASSERT_EQ(heal_state_write(s, "budget", "global", same), -ENOSPC);
         ASSERT_EQ(count_temps(nsdir), 0);
+        ASSERT_EQ(heal_state_write_flags(s, "budget", "global", big, HEAL_STATE_WRITE_NOSYNC), -ENOSPC);
+        ASSERT_EQ(count_temps(nsdir), 0);
+        /* A group fails before any rename: none of it lands. */
+        const heal_state_entry group[] = { { "global", same }, { "global-2", big } };
+        ASSERT_EQ(heal_state_write_many(s, "budget", group, ELEMENTSOF(group)), -ENOSPC);
+        ASSERT_EQ(count_temps(nsdir), 0);
+        ASSERT_EQ(heal_state_read(s, "budget", "global-2", NULL), -ENOENT);
 
         /* The old record is intact and the guards can still lock and read. */
         ASSERT_OK(heal_state_read(s, "budget", "global", &got));
@@ -131,6 +140,35 @@ static void test_full(const char *mnt) {
         ASSERT_OK(heal_state_read(s, "budget", "global", &got3));
         ASSERT_TRUE(json_equal(got3, big));
         ASSERT_EQ(count_temps(nsdir), 0);
+}
+
+/* A take on a full filesystem is refused and spends no token of any bucket. */
+static void test_take_full(const char *mnt) {
+        _cleanup_free_ char *dir = path_join(mnt, "take");
+        _cleanup_free_ char *nsdir = path_join(dir, "budget");
+        _cleanup_free_ char *filler = path_join(mnt, "filler2");
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        const uint64_t now = UINT64_C(1700000000) * 1000000;
+        const heal_budget_req reqs[] = {
+                { "global", { 5, 600 } },
+                { "class/c", { 4, 600 } },
+                { "target/c/t", { 3, 600 } },
+        };
+        size_t exhausted;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_EQ(heal_budget_take(s, "budget", reqs, ELEMENTSOF(reqs), now, &exhausted), 1);
+        fill(filler);
+
+        ASSERT_EQ(heal_budget_take(s, "budget", reqs, ELEMENTSOF(reqs), now, &exhausted), -ENOSPC);
+        ASSERT_EQ(count_temps(nsdir), 0);
+        for (size_t i = 0; i < ELEMENTSOF(reqs); i++) {
+                uint32_t left = 0;
+                ASSERT_OK(heal_budget_peek(s, "budget", &reqs[i], now, &left));
+                ASSERT_EQ(left, reqs[i].spec.actions - 1);
+        }
+        ASSERT_OK(unlink(filler));
+        ASSERT_EQ(heal_budget_take(s, "budget", reqs, ELEMENTSOF(reqs), now, &exhausted), 1);
 }
 
 int main(void) {
@@ -154,6 +192,7 @@ int main(void) {
         fprintf(stderr, "full filesystem: private 64 KiB tmpfs at %s (%s)\n", mnt,
                 geteuid() == 0 ? "root" : "user namespace");
         test_full(mnt);
+        test_take_full(mnt);
 
         ASSERT_OK(umount2(mnt, MNT_DETACH));
         test_rm_rf(tmp);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libheal state: record format and round trip, key escaping, listing, corrupt
- * records, stale temp files, locking across processes, and writers killed mid-write. */
+ * records, stale temp files, locking across processes, writers killed
+ * mid-write (durable, unsynced and group writes), group writes, foreach, and
+ * lock files removed under racing lockers. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -466,6 +468,233 @@ static void test_lock(const char *dir) {
         ASSERT_OK(heal_state_lock_timeout(s, "lk", "dies", 0, &fd));
 }
 
+static void test_write_flags(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_json_ json_t *a = json_pack("{s:i}", "v", 1), *b = json_pack("{s:i}", "v", 2);
+        _cleanup_json_ json_t *back = NULL, *back2 = NULL;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        /* Unsynced: the same record format, replaced by rename, no temp left. */
+        ASSERT_OK(heal_state_write_flags(s, "ns", "k", a, HEAL_STATE_WRITE_NOSYNC));
+        ASSERT_OK(heal_state_read(s, "ns", "k", &back));
+        ASSERT_TRUE(json_equal(back, a));
+        _cleanup_free_ char *path = record_path(s, "ns", "k");
+        struct stat before, after;
+        ASSERT_OK(stat(path, &before));
+        ASSERT_OK(heal_state_write_flags(s, "ns", "k", b, HEAL_STATE_WRITE_NOSYNC));
+        ASSERT_OK(stat(path, &after));
+        ASSERT_TRUE(before.st_ino != after.st_ino); /* a new file, renamed over the old one */
+        ASSERT_OK(heal_state_read(s, "ns", "k", &back2));
+        ASSERT_TRUE(json_equal(back2, b));
+        ASSERT_EQ(count_temps(s, "ns"), 0);
+
+        /* Unknown flags and non-objects are refused without touching the record. */
+        ASSERT_EQ(heal_state_write_flags(s, "ns", "k", a, 1u << 7), -EINVAL);
+        ASSERT_EQ(heal_state_remove_flags(s, "ns", "k", 1u << 7), -EINVAL);
+        _cleanup_json_ json_t *arr = json_array();
+        ASSERT_EQ(heal_state_write_flags(s, "ns", "k", arr, HEAL_STATE_WRITE_NOSYNC), -EINVAL);
+        ASSERT_OK(heal_state_read(s, "ns", "k", NULL));
+
+        ASSERT_OK(heal_state_remove_flags(s, "ns", "k", HEAL_STATE_WRITE_NOSYNC));
+        ASSERT_EQ(heal_state_read(s, "ns", "k", NULL), -ENOENT);
+        ASSERT_OK(heal_state_remove_flags(s, "ns", "k", HEAL_STATE_WRITE_NOSYNC));
+}
+
+static void expect_record(heal_state *s, const char *ns, const char *key, json_t *want) {
+        _cleanup_json_ json_t *got = NULL;
+        ASSERT_OK(heal_state_read(s, ns, key, &got));
+        ASSERT_TRUE(json_equal(got, want));
+}
+
+static void test_write_many(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_json_ json_t *v1 = json_pack("{s:i}", "v", 1), *v2 = json_pack("{s:i}", "v", 2);
+        _cleanup_json_ json_t *v3 = json_pack("{s:i}", "v", 3), *arr = json_array();
+        _cleanup_free_ char *longkey = repeat('L', 300);
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        const heal_state_entry first[] = { { "global", v1 }, { "class/x", v2 }, { longkey, v3 } };
+        ASSERT_OK(heal_state_write_many(s, "grp", first, ELEMENTSOF(first)));
+        expect_record(s, "grp", "global", v1);
+        expect_record(s, "grp", "class/x", v2);
+        expect_record(s, "grp", longkey, v3);
+        ASSERT_EQ(count_temps(s, "grp"), 0);
+
+        /* Refused before any rename: every old record stays, no temp file left. */
+        const heal_state_entry dup[] = { { "global", v3 }, { "class/x", v3 }, { "global", v2 } };
+        ASSERT_EQ(heal_state_write_many(s, "grp", dup, ELEMENTSOF(dup)), -EINVAL);
+        const heal_state_entry bad[] = { { "global", v3 }, { "class/x", arr } };
+        ASSERT_EQ(heal_state_write_many(s, "grp", bad, ELEMENTSOF(bad)), -EINVAL);
+        const heal_state_entry badkey[] = { { "global", v3 }, { NULL, v3 } };
+        ASSERT_EQ(heal_state_write_many(s, "grp", badkey, ELEMENTSOF(badkey)), -EINVAL);
+        ASSERT_EQ(heal_state_write_many(s, "grp", first, 0), -EINVAL);
+        ASSERT_EQ(heal_state_write_many(s, "bad/ns", first, 1), -EINVAL);
+        expect_record(s, "grp", "global", v1);
+        expect_record(s, "grp", "class/x", v2);
+        ASSERT_EQ(count_temps(s, "grp"), 0);
+
+        /* A group of one is a plain write; a new namespace is created. */
+        const heal_state_entry one[] = { { "global", v3 } };
+        ASSERT_OK(heal_state_write_many(s, "grp", one, 1));
+        expect_record(s, "grp", "global", v3);
+        ASSERT_OK(heal_state_write_many(s, "grp2", one, 1));
+        expect_record(s, "grp2", "global", v3);
+}
+
+typedef struct seen {
+        char **keys;
+        int n, stop_after;
+} seen;
+
+static int collect(const char *key, json_t *data, void *userdata) {
+        seen *w = userdata;
+
+        ASSERT_TRUE(json_is_object(data));
+        if (w->stop_after >= 0 && w->n >= w->stop_after)
+                return -ECANCELED;
+        w->keys = realloc(w->keys, sizeof(char *) * (size_t) (w->n + 1));
+        ASSERT_TRUE(w->keys);
+        w->keys[w->n] = strdup(key);
+        ASSERT_TRUE(w->keys[w->n]);
+        /* The data is the record's own: its "k" says which key it was written under. */
+        ASSERT_STREQ(json_string_value(json_object_get(data, "k")), key);
+        w->n++;
+        return 0;
+}
+
+static void seen_done(seen *w) {
+        for (int i = 0; i < w->n; i++)
+                free(w->keys[i]);
+        free(w->keys);
+}
+
+static bool seen_has(const seen *w, const char *key) {
+        for (int i = 0; i < w->n; i++)
+                if (strcmp(w->keys[i], key) == 0)
+                        return true;
+        return false;
+}
+
+static void test_foreach(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_free_ char *long1 = repeat('a', 250), *long2 = repeat('b', 250);
+        const char *keys[] = { "plain", "with/slash", "sp ace", "", long1, long2 };
+        _cleanup_(seen_done) seen w = { .stop_after = -1 };
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_EQ(heal_state_foreach(s, "none", collect, &w), 0);
+        ASSERT_EQ(heal_state_foreach(s, "no/ns", collect, &w), -EINVAL);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                _cleanup_json_ json_t *d = json_pack("{s:s}", "k", keys[i]);
+                ASSERT_OK(heal_state_write(s, "fe", keys[i], d));
+        }
+        /* Not records, or not ours: skipped. A corrupt record, a foreign
+         * file, a lock file, a record filed under another key's name. */
+        _cleanup_free_ char *corrupt = record_path(s, "fe", "corrupt");
+        write_file(corrupt, "{\"heal_state\":1", 15);
+        _cleanup_free_ char *foreign = path_join(dir, "fe/bad%zz");
+        write_file(foreign, "{}", 2);
+        _cleanup_free_ char *plain = record_path(s, "fe", "plain");
+        _cleanup_free_ char *alias = record_path(s, "fe", "alias");
+        _cleanup_free_ char *text = read_file(plain);
+        write_file(alias, text, strlen(text));
+        int lock_fd = -EBADF;
+        ASSERT_OK(heal_state_lock(s, "fe", "only-a-lock", &lock_fd));
+        closep(&lock_fd);
+
+        ASSERT_EQ(heal_state_foreach(s, "fe", collect, &w), (int) ELEMENTSOF(keys));
+        ASSERT_EQ(w.n, (int) ELEMENTSOF(keys));
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                ASSERT_TRUE(seen_has(&w, keys[i]));
+
+        /* A callback's error stops the walk and comes back. */
+        _cleanup_(seen_done) seen w2 = { .stop_after = 2 };
+        ASSERT_EQ(heal_state_foreach(s, "fe", collect, &w2), -ECANCELED);
+        ASSERT_EQ(w2.n, 2);
+        ASSERT_EQ(heal_state_foreach(s, "fe", NULL, NULL), -EINVAL);
+}
+
+typedef struct waiter_arg {
+        int go_fd;     /* read end: the parent says when it let go */
+        int report_fd; /* write end: "L" once we hold the lock */
+} waiter_arg;
+
+/* Waits for "k" (held by the parent, whose file goes away meanwhile), says
+ * when it has it, then holds it for a while. */
+static int child_wait_lock(heal_state *s, const void *arg) {
+        const waiter_arg *w = arg;
+        int fd = -EBADF;
+
+        int r = heal_state_lock(s, "rm", "k", &fd);
+        if (r < 0) {
+                fprintf(stderr, "waiting locker: %s\n", strerror(-r));
+                return 1;
+        }
+        (void) !write(w->report_fd, "L", 1);
+        char c;
+        (void) !read(w->go_fd, &c, 1);
+        close(fd);
+        return 0;
+}
+
+static void test_unlock_remove(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_free_ char *lockfile = path_join(dir, "rm/.lock/k");
+        int fd = -EBADF, other = -EBADF;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_OK(heal_state_lock(s, "rm", "k", &fd));
+        ASSERT_OK(access(lockfile, F_OK));
+        ASSERT_OK(heal_state_unlock_remove(s, "rm", "k", &fd));
+        ASSERT_EQ(fd, -EBADF);
+        ASSERT_EQ(access(lockfile, F_OK), -1);
+        /* Released: taken again at once, on a new file. */
+        ASSERT_OK(heal_state_lock_timeout(s, "rm", "k", 0, &fd));
+        ASSERT_OK(access(lockfile, F_OK));
+
+        /* A locker waiting on the file we remove must not end up holding a
+         * lock on the unlinked file (which would exclude nobody): it takes
+         * the new one, and we are kept out while it holds it. */
+        int go[2], report[2];
+        ASSERT_OK(pipe2(go, O_CLOEXEC));
+        ASSERT_OK(pipe2(report, O_CLOEXEC));
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                /* Our copy of the parent's lock fd would hold its lock for us. */
+                closep(&fd);
+                close(go[1]);
+                close(report[0]);
+                waiter_arg w = { go[0], report[1] };
+                _exit(child_wait_lock(s, &w));
+        }
+        close(go[0]);
+        close(report[1]);
+        struct timespec pause = { 0, 100 * 1000 * 1000 };
+        nanosleep(&pause, NULL); /* the child is waiting on our file by now */
+        ASSERT_OK(heal_state_unlock_remove(s, "rm", "k", &fd));
+        char c;
+        ASSERT_EQ(read(report[0], &c, 1), 1);
+        ASSERT_EQ(heal_state_lock_timeout(s, "rm", "k", 0, &other), -ETIMEDOUT);
+        ASSERT_OK(access(lockfile, F_OK));
+        ASSERT_EQ(write(go[1], "g", 1), 1);
+        int st;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        ASSERT_OK(heal_state_lock_timeout(s, "rm", "k", 0, &other));
+        closep(&other);
+        close(go[1]);
+        close(report[0]);
+
+        /* Not holding anything is an error; an already-gone file is not. */
+        int none = -EBADF;
+        ASSERT_EQ(heal_state_unlock_remove(s, "rm", "k", &none), -EBADF);
+        ASSERT_OK(heal_state_lock(s, "rm", "k", &fd));
+        ASSERT_OK(unlink(lockfile));
+        ASSERT_OK(heal_state_unlock_remove(s, "rm", "k", &fd));
+        ASSERT_EQ(fd, -EBADF);
+}
+
 /* Record i of a round: its size grows with i, so torn writes would show. */
 static size_t pad_len(int64_t i) { return (size_t) (i % 64) * 700; }
 
@@ -474,17 +703,48 @@ static json_t *round_data(int round, int64_t i) {
         return json_pack("{s:i, s:I, s:s}", "round", round, "i", (json_int_t) i, "pad", pad);
 }
 
+/* One write of round @round: the three ways of writing take turns (durable,
+ * unsynced, and a group of two records). */
+static int round_write(heal_state *s, int round, json_t *d) {
+        switch (round % 3) {
+        case 0:
+                return heal_state_write(s, "kill", "victim", d);
+        case 1:
+                return heal_state_write_flags(s, "kill", "victim", d, HEAL_STATE_WRITE_NOSYNC);
+        default: {
+                const heal_state_entry e[] = { { "victim", d }, { "twin", d } };
+                return heal_state_write_many(s, "kill", e, ELEMENTSOF(e));
+        }
+        }
+}
+
 /* Says "s" once running, "x" once its first write is complete, then rewrites forever. */
 static _Noreturn void writer_loop(heal_state *s, int round, int notify_fd) {
         (void) !write(notify_fd, "s", 1);
         for (int64_t i = 0;; i++) {
                 json_t *d = round_data(round, i);
-                if (!d || heal_state_write(s, "kill", "victim", d) < 0)
+                if (!d || round_write(s, round, d) < 0)
                         _exit(3);
                 json_decref(d);
                 if (i == 0)
                         (void) !write(notify_fd, "x", 1);
         }
+}
+
+/* The twin of the group writes: absent until a group write completed, whole after. */
+static void check_twin(heal_state *s, bool group_complete) {
+        _cleanup_json_ json_t *got = NULL;
+        int r = heal_state_read(s, "kill", "twin", &got);
+
+        if (r == -ENOENT) {
+                ASSERT_TRUE(!group_complete);
+                return;
+        }
+        ASSERT_OK(r);
+        json_int_t i = json_integer_value(json_object_get(got, "i"));
+        const char *pad = json_string_value(json_object_get(got, "pad"));
+        ASSERT_TRUE(i >= 0 && pad);
+        ASSERT_EQ(strlen(pad), pad_len(i));
 }
 
 static void check_victim(heal_state *s, int round, bool ever_complete, int *from_this_round) {
@@ -519,7 +779,7 @@ static uint64_t write_usec(heal_state *s) {
 
 static void test_killed_writer(const char *dir) {
         _cleanup_(heal_state_freep) heal_state *s = NULL;
-        bool ever_complete = false;
+        bool ever_complete = false, group_complete = false;
         int from_this_round = 0;
         unsigned seed = (unsigned) (time(NULL) ^ getpid());
         uint64_t start;
@@ -557,17 +817,20 @@ static void test_killed_writer(const char *dir) {
                 /* Killed, not failed on its own. */
                 ASSERT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 
-                if (read(p[0], &c, 1) == 1)
+                if (read(p[0], &c, 1) == 1) {
                         ever_complete = true;
+                        group_complete = group_complete || round % 3 == 2;
+                }
                 close(p[0]);
                 check_victim(s, round, ever_complete, &from_this_round);
+                check_twin(s, group_complete);
         }
         fprintf(stderr, "killed writer: 1000 rounds in %llu ms, %d left this round's record, "
                         "%d stale temp files\n",
                 (unsigned long long) (mono_usec() - start) / 1000, from_this_round,
                 count_temps(s, "kill"));
         /* Otherwise the rounds proved nothing. */
-        ASSERT_TRUE(ever_complete);
+        ASSERT_TRUE(ever_complete && group_complete);
         ASSERT_TRUE(from_this_round > 0);
 
         /* The next open sweeps whatever temp files the dead writers left. */
@@ -596,6 +859,10 @@ int main(void) {
         _cleanup_free_ char *d3 = path_join(tmp, "corrupt");
         _cleanup_free_ char *d4 = path_join(tmp, "temp");
         _cleanup_free_ char *d5 = path_join(tmp, "lock");
+        _cleanup_free_ char *d7 = path_join(tmp, "flags");
+        _cleanup_free_ char *d8 = path_join(tmp, "many");
+        _cleanup_free_ char *d9 = path_join(tmp, "foreach");
+        _cleanup_free_ char *d10 = path_join(tmp, "unlock-remove");
         _cleanup_free_ char *fast = fast_tmpdir();
         _cleanup_free_ char *d6 = path_join(fast, "kill");
 
@@ -607,6 +874,10 @@ int main(void) {
         test_corrupt(d3);
         test_stale_temp(d4);
         test_lock(d5);
+        test_write_flags(d7);
+        test_write_many(d8);
+        test_foreach(d9);
+        test_unlock_remove(d10);
 
         test_rm_rf(tmp);
         test_rm_rf(fast);
