@@ -49,6 +49,7 @@ typedef struct guard_run {
         heal_incident inc; /* what every record of this pass carries */
 
         bool claimed;     /* this pass holds the idempotency claim */
+        int claim_fd;     /* the claim's lock, held for the whole pass: "in flight" lives as long as we do */
         bool settle_done; /* at the end, settle the claim as done (else release it) */
 
         guard_plan plan;

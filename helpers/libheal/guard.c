@@ -112,7 +112,8 @@ static int idempotency_step(guard_run *run) {
         heal_idem_status st = HEAL_IDEM_NEW;
         int r;
 
-        r = heal_idem_begin(run->g->state, run->claim_key, guard_now(run), guard_ttl_usec(run), &st);
+        r = heal_idem_begin(run->g->state, run->claim_key, guard_now(run), guard_ttl_usec(run), &st,
+                            &run->claim_fd);
         if (r < 0)
                 return guard_state_error(run, "idempotency", r);
         if (r == 0 && st == HEAL_IDEM_DONE)
@@ -322,6 +323,7 @@ static int act_step(guard_run *run) {
 /* ---- the pass ------------------------------------------------------------ */
 
 static void run_done(guard_run *run) {
+        closep(&run->claim_fd);
         free(run->key);
         free(run->claim_key);
         free(run->breaker_key);
@@ -337,6 +339,7 @@ static int run_init(guard_run *run, heal_guard *g, const heal_action *a) {
         *run = (guard_run) {
                 .g = g,
                 .a = a,
+                .claim_fd = -EBADF,
                 .outcome = HEAL_OUTCOME_SKIPPED,
                 .inc =
                         {
@@ -384,8 +387,8 @@ static void settle_claim(guard_run *run) {
 
         if (!run->claimed)
                 return;
-        r = heal_idem_finish(run->g->state, run->claim_key, run->settle_done, guard_now(run),
-                             guard_ttl_usec(run));
+        r = heal_idem_finish(run->g->state, run->claim_key, &run->claim_fd, run->settle_done,
+                             guard_now(run), guard_ttl_usec(run));
         if (r < 0)
                 guard_escalate(run, NULL,
                                "heal could not record the end of its work on %s (%s): a later trigger may "

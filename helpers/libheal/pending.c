@@ -42,6 +42,7 @@ void heal_pending_done(heal_pending *p) {
         free(p->tier);
         free(p->rerun_unit);
         free(p->decided_by);
+        free(p->incident_id);
         json_decref(p->facts);
         *p = (heal_pending){};
 }
@@ -86,6 +87,8 @@ static int pending_to_json(const heal_pending *p, json_t **ret) {
             (r = set_str(o, "rerun_unit", p->rerun_unit)) < 0 ||
             (r = set_str(o, "status", heal_pending_status_to_string(p->status))) < 0 ||
             (r = set_str(o, "decided_by", p->decided_by)) < 0 ||
+            (r = set_str(o, "incident_id", p->incident_id)) < 0 ||
+            (r = set_usec(o, "decided_usec", p->decided_usec)) < 0 ||
             (r = set_usec(o, "created_usec", p->created_usec)) < 0 ||
             (r = set_usec(o, "not_before_usec", p->not_before_usec)) < 0 ||
             (r = set_usec(o, "expires_usec", p->expires_usec)) < 0)
@@ -122,6 +125,15 @@ static int get_usec(json_t *o, const char *name, uint64_t *ret) {
         return 0;
 }
 
+/* The same for a field newer records have and older ones lack: absent is 0. */
+static int get_usec_optional(json_t *o, const char *name, uint64_t *ret) {
+        if (!json_object_get(o, name)) {
+                *ret = 0;
+                return 0;
+        }
+        return get_usec(o, name, ret);
+}
+
 static int pending_from_json(json_t *o, const char *id, heal_pending *ret) {
         _cleanup_(heal_pending_done) heal_pending p = {};
         _cleanup_free_ char *stored_id = NULL, *status = NULL;
@@ -149,6 +161,8 @@ static int pending_from_json(json_t *o, const char *id, heal_pending *ret) {
             (r = get_str(o, "tier", true, &p.tier)) < 0 ||
             (r = get_str(o, "rerun_unit", false, &p.rerun_unit)) < 0 ||
             (r = get_str(o, "decided_by", false, &p.decided_by)) < 0 ||
+            (r = get_str(o, "incident_id", false, &p.incident_id)) < 0 ||
+            (r = get_usec_optional(o, "decided_usec", &p.decided_usec)) < 0 ||
             (r = get_str(o, "status", true, &status)) < 0 ||
             (r = get_usec(o, "created_usec", &p.created_usec)) < 0 ||
             (r = get_usec(o, "not_before_usec", &p.not_before_usec)) < 0 ||
@@ -223,6 +237,48 @@ bool heal_pending_stale(const heal_pending *p, uint64_t now_usec) {
         return false;
 }
 
+static bool tier_is(const heal_pending *p, const char *tier) {
+        return p->tier && strcmp(p->tier, tier) == 0;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The record's own window, at least the minimum: how long it stays usable
+ * after its deadline (delayed) or its decision. */
+static uint64_t pending_span(const heal_pending *p) {
+        uint64_t end = tier_is(p, "delayed") ? p->not_before_usec : p->expires_usec;
+        uint64_t span = end > p->created_usec ? end - p->created_usec : 0;
+
+        return span > HEAL_PENDING_MIN_SPAN_USEC ? span : HEAL_PENDING_MIN_SPAN_USEC;
+}
+
+bool heal_pending_over(const heal_pending *p, uint64_t now_usec) {
+        uint64_t base;
+
+        if (!p)
+                return false;
+        switch (p->status) {
+        case HEAL_PENDING_WAITING:
+                if (tier_is(p, "approve"))
+                        return heal_pending_stale(p, now_usec);
+                if (!tier_is(p, "delayed"))
+                        return true; /* no tier that waits: nobody acts on it */
+                base = p->not_before_usec ?: p->created_usec;
+                break;
+        case HEAL_PENDING_APPROVED:
+        case HEAL_PENDING_CANCELLED:
+                /* Older records lack the decision time; the decision came
+                 * before the deadline at the latest. */
+                base = p->decided_usec ?: p->expires_usec ?: p->not_before_usec ?: p->created_usec;
+                break;
+        default:
+                return true;
+        }
+        return now_usec >= add_sat(base, pending_span(p));
+}
+
 int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status, const char *who,
                         uint64_t now_usec, heal_pending *ret) {
         _cleanup_(heal_pending_done) heal_pending p = {};
@@ -257,6 +313,7 @@ int heal_pending_decide(heal_state *s, const char *id, heal_pending_status statu
         p.status = status;
         free(p.decided_by);
         p.decided_by = TAKE_PTR(owner);
+        p.decided_usec = now_usec;
 
         r = heal_pending_save(s, &p);
         if (r < 0)
@@ -267,6 +324,94 @@ int heal_pending_decide(heal_state *s, const char *id, heal_pending_status statu
                 p = (heal_pending){};
         }
         return 0;
+}
+
+/* ---- consuming and ageing out --------------------------------------------- */
+
+/* What a decision on a record was based on. */
+static bool pending_same(const heal_pending *a, const heal_pending *b) {
+        return a->status == b->status && a->created_usec == b->created_usec &&
+               a->not_before_usec == b->not_before_usec && a->expires_usec == b->expires_usec &&
+               a->decided_usec == b->decided_usec && a->tier && b->tier && strcmp(a->tier, b->tier) == 0 &&
+               (a->decided_by && b->decided_by ? strcmp(a->decided_by, b->decided_by) == 0
+                                               : a->decided_by == b->decided_by);
+}
+
+/* Removes the record and, the key being gone, its lock file. */
+static int remove_locked(heal_state *s, const char *id, int *lock_fd) {
+        int r = heal_pending_remove(s, id);
+        if (r < 0)
+                return r;
+        (void) heal_state_unlock_remove(s, PENDING_NS, id, lock_fd);
+        return 0;
+}
+
+int heal_pending_take(heal_state *s, const heal_pending *expected, heal_pending *ret_current) {
+        _cleanup_(heal_pending_done) heal_pending cur = {};
+        _cleanup_close_ int lock_fd = -EBADF;
+        int r;
+
+        if (!s || !expected || !heal_pending_id_valid(expected->id))
+                return -EINVAL;
+        r = heal_state_lock(s, PENDING_NS, expected->id, &lock_fd);
+        if (r < 0)
+                return r;
+        r = heal_pending_load(s, expected->id, &cur);
+        if (r < 0)
+                return r;
+        if (!pending_same(&cur, expected)) {
+                if (ret_current) {
+                        *ret_current = cur;
+                        cur = (heal_pending){};
+                }
+                return 0;
+        }
+        r = remove_locked(s, expected->id, &lock_fd);
+        return r < 0 ? r : 1;
+}
+
+/* One record: removed when it is still over under its lock. 1 removed, 0 kept. */
+static int gc_one(heal_state *s, const char *id, uint64_t now_usec, heal_pending_gc_fn fn, void *userdata) {
+        _cleanup_(heal_pending_done) heal_pending p = {};
+        _cleanup_close_ int lock_fd = -EBADF;
+        int r;
+
+        r = heal_state_lock_timeout(s, PENDING_NS, id, 0, &lock_fd);
+        if (r == -ETIMEDOUT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = heal_pending_load(s, id, &p);
+        if (r == -ENOENT || r == -EBADMSG)
+                return 0;
+        if (r < 0)
+                return r;
+        if (!heal_pending_over(&p, now_usec))
+                return 0;
+        r = remove_locked(s, id, &lock_fd);
+        if (r < 0)
+                return r;
+        if (fn)
+                fn(&p, userdata);
+        return 1;
+}
+
+int heal_pending_gc(heal_state *s, uint64_t now_usec, heal_pending_gc_fn fn, void *userdata) {
+        _cleanup_strv_free_ char **keys = NULL;
+        int r, n = 0;
+
+        if (!s)
+                return -EINVAL;
+        r = heal_state_list(s, PENDING_NS, &keys);
+        if (r < 0)
+                return r;
+        for (char **k = keys; *k; k++) {
+                r = gc_one(s, *k, now_usec, fn, userdata);
+                if (r < 0)
+                        return r;
+                n += r;
+        }
+        return n;
 }
 
 /* ---- listing -------------------------------------------------------------- */

@@ -21,11 +21,20 @@ int heal_idem_key(const char *class, const char *target, const char *incident,
 
 typedef enum heal_idem_status {
         HEAL_IDEM_NEW,       /* never seen, or seen and released */
-        HEAL_IDEM_IN_FLIGHT, /* another run is acting on it right now */
+        HEAL_IDEM_IN_FLIGHT, /* another run, still alive, is handling it right now */
         HEAL_IDEM_DONE,      /* acted and verified */
 } heal_idem_status;
 
 /*
+ * In flight lives as long as its owner. heal_idem_begin() hands its caller
+ * the claim's lock (a flock on <state>/idem-claim/.lock/<key>, never taken by
+ * anything else), held for the whole pass and released by
+ * heal_idem_finish() or by the owner's death. While it is held the incident
+ * is in flight, whatever the clock says: a pass may verify for longer than
+ * any ttl (settle_s up to an hour, idempotency_s as low as 0). Once it is
+ * free, an in-flight record left behind is a dead owner's and is taken over
+ * at once. The ttl only bounds "done".
+ *
  * Storage and durability. Records are {"state": "in-flight"|"done", "since":
  * µs, "until": µs}, all under the lock (namespace "idem", the key):
  *   "idem"        done records, written durably (data synced before the
@@ -35,7 +44,7 @@ typedef enum heal_idem_status {
  * Why a claim needs no sync: it only keeps concurrent runs apart, and the
  * runs that can race are alive at the same time, so they see each other's
  * claim in the page cache (the rename is visible at once; a process killed
- * mid-action leaves it there, abandoned after its ttl as before). What a
+ * mid-action leaves it there, with its lock free: abandoned). What a
  * sync would add is survival across a power loss or kernel crash, and after
  * one no run of the old boot is acting any more: a claim lost then lets the
  * next trigger try again, which is the right thing after a crash mid-action
@@ -55,32 +64,40 @@ typedef enum heal_idem_status {
 
 /**
  * heal_idem_begin() - claim an incident before acting on it.
- * @ttl_usec: how long "done" and "in flight" last (policy idempotency_s);
- *   an in-flight claim older than this is considered abandoned.
+ * @ttl_usec: recorded as the claim's "until" (informational: a claim's life
+ *   is its lock's, above).
  * @ret_status: what was found (valid on both 0 and >0 returns).
+ * @ret_claim_fd: on >0, the claim's lock; the caller holds it (keeps the fd
+ *   open, never shares it with a child that outlives the pass) until it
+ *   hands it to heal_idem_finish(). Closing it without a finish releases
+ *   the claim as a dead owner's would.
  *
  * Atomic under the record's lock: of N racing callers exactly one gets >0.
  * A done record lasts until its "until". The claim is not synced (above).
  * Returns >0 when the caller now owns the incident (recorded in flight),
- * 0 when it is done or in flight elsewhere, -errno (-EBADMSG corrupt) on error.
+ * 0 when it is done or in flight elsewhere (a live owner holds the claim),
+ * -errno (-EBADMSG corrupt) on error.
  */
 int heal_idem_begin(heal_state *s, const char *key, uint64_t now_usec, uint64_t ttl_usec,
-                    heal_idem_status *ret_status);
+                    heal_idem_status *ret_status, int *ret_claim_fd);
 
 /**
  * heal_idem_finish() - settle a claim taken by heal_idem_begin().
+ * @claim_fd: the claim's lock from heal_idem_begin(); closed (set to -EBADF)
+ *   in every case, errors included, so the claim never outlives the pass.
  * @verified: true records "done" (until now + ttl), durably, before the claim
  *   is removed; false releases the claim so a later trigger may try again
  *   (the breaker counts the failure), and removes the key's lock file when
  *   no done record is left either.
- * Claims carry no owner: call it only after a >0 heal_idem_begin().
+ * Call it only after a >0 heal_idem_begin().
  * Returns 0 or -errno.
  */
-int heal_idem_finish(heal_state *s, const char *key, bool verified, uint64_t now_usec,
+int heal_idem_finish(heal_state *s, const char *key, int *claim_fd, bool verified, uint64_t now_usec,
                      uint64_t ttl_usec);
 
-/* Read-only look-up, for healctl and shadow mode; an in-flight claim is judged
- * by the ttl it was taken with. Returns 0 or -errno (-EBADMSG corrupt). */
+/* Look-up without claiming, for healctl and shadow mode; an in-flight claim
+ * is in flight while its lock is held (probed under the record's lock), new
+ * otherwise. Returns 0 or -errno (-EBADMSG corrupt). */
 int heal_idem_peek(heal_state *s, const char *key, uint64_t now_usec, heal_idem_status *ret_status);
 
 /* heal_idem_gc_maybe() runs heal_idem_gc() at most this often, removing at most this many. */
@@ -91,9 +108,10 @@ int heal_idem_peek(heal_state *s, const char *key, uint64_t now_usec, heal_idem_
  * heal_idem_gc() - remove the records whose time is over.
  * @max_remove: stop after this many removals (0: no limit).
  *
- * Removes done records past their "until", in-flight claims past theirs
- * (the ttl they were taken with: what heal_idem_peek() calls new), and
- * claims that do not load (above), each under its key's lock, taken without
+ * Removes done records past their "until", in-flight claims whose lock is
+ * free (their owner died: what heal_idem_peek() calls new; a held one stays
+ * however old), and claims that do not load (above), each under its key's
+ * lock, taken without
  * waiting (a key in use is skipped); a key left with no record loses its lock
  * file too. A done record that does not load stays (fail closed, for a
  * human). Removals are not synced: an expired record a crash brings back is
@@ -103,6 +121,15 @@ int heal_idem_peek(heal_state *s, const char *key, uint64_t now_usec, heal_idem_
  * Returns the number of records removed, or -errno.
  */
 int heal_idem_gc(heal_state *s, uint64_t now_usec, unsigned max_remove);
+
+/**
+ * heal_idem_gc_due() - is an occasional gc due? When the last one is
+ * HEAL_IDEM_GC_INTERVAL_USEC old (or never ran, or is stamped in the
+ * future), stamps @now_usec (not synced) and returns >0: the caller runs its
+ * gc now (heal_idem_gc(), and the guard also ages out pending records).
+ * Returns >0 due, 0 not, or -errno.
+ */
+int heal_idem_gc_due(heal_state *s, uint64_t now_usec);
 
 /**
  * heal_idem_gc_maybe() - heal_idem_gc() when the last one is

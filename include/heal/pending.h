@@ -24,6 +24,11 @@ typedef struct heal_pending {
         json_t *facts;
         heal_pending_status status;
         char *decided_by; /* who approved/cancelled, NULL while waiting */
+        /* The HEAL_INCIDENT of the incident's audit records: the trigger's id,
+         * or the one the guard derived when it had none. NULL in records
+         * written before it was kept. */
+        char *incident_id;
+        uint64_t decided_usec; /* when approved/cancelled; 0 while waiting and in older records */
         uint64_t created_usec;
         uint64_t not_before_usec; /* delayed: end of the cancel window */
         uint64_t expires_usec;    /* approve: unapproved after this is expired */
@@ -44,6 +49,21 @@ bool heal_pending_id_valid(const char *id);
  * False for decided records and for a 0 deadline (none).
  */
 bool heal_pending_stale(const heal_pending *p, uint64_t now_usec);
+
+/* The least time a record stays usable past its deadline or decision (below). */
+#define HEAL_PENDING_MIN_SPAN_USEC (UINT64_C(300) * 1000000)
+
+/**
+ * heal_pending_over() - is @p past the point where anyone may act on it?
+ * A record's span is its own window (delayed: not_before - created; approve:
+ * expires - created), at least HEAL_PENDING_MIN_SPAN_USEC.
+ * Over: a waiting approve plan once stale (expired unapproved); a waiting
+ * delayed action one span after it fell due (the re-run that should have
+ * run it never came); an approved or cancelled record one span after the
+ * decision (nobody consumed it). What is over never acts; the guard's gc
+ * removes it (heal_pending_gc()).
+ */
+bool heal_pending_over(const heal_pending *p, uint64_t now_usec);
 
 /* Create or replace (namespace "pending", key = id derived from idem_key;
  * p->id may be "" and must otherwise match). idem_key, class, target and tier
@@ -66,10 +86,36 @@ int heal_pending_remove(heal_state *s, const char *id);
  * @ret: when non-NULL, the record as decided (caller heal_pending_done()s).
  * Returns 0; -ENOENT (no such id), -EALREADY (already decided), -ESTALE
  * (heal_pending_stale(): expired, or a delayed action already due), or -errno.
- * Under the record's lock.
+ * Under the record's lock. Records who decided (decided_by) and when (decided_usec = @now_usec).
  */
 int heal_pending_decide(heal_state *s, const char *id, heal_pending_status status, const char *who,
                         uint64_t now_usec, heal_pending *ret);
+
+/**
+ * heal_pending_take() - consume a record only if it is still the one a decision was based on.
+ * @expected: the record as loaded earlier (its id, status, tier, decider and deadlines).
+ * @ret_current: when non-NULL and the record changed, the record as it is now
+ *   (caller heal_pending_done()s).
+ *
+ * Compare-and-remove under heal_state_lock(s, "pending", id): a cancel or
+ * approval that raced the caller is never overridden.
+ * Returns 1 removed, 0 changed (kept), -ENOENT gone, or -errno.
+ */
+int heal_pending_take(heal_state *s, const heal_pending *expected, heal_pending *ret_current);
+
+/* Called by heal_pending_gc() with each record it removed (borrowed). */
+typedef void (*heal_pending_gc_fn)(const heal_pending *p, void *userdata);
+
+/**
+ * heal_pending_gc() - remove the records that are over (heal_pending_over()).
+ * @fn: told about each removed record (the guard audits them); may be NULL.
+ *
+ * Each record is re-read and removed under its lock, taken without waiting
+ * (a record in use is left for the next gc). Corrupt records stay, for a
+ * human (healctl pending lists them).
+ * Returns the number removed, or -errno.
+ */
+int heal_pending_gc(heal_state *s, uint64_t now_usec, heal_pending_gc_fn fn, void *userdata);
 
 /* Every pending action, oldest first. Returns the count and a caller-owned
  * array (free each with heal_pending_done, then the array). Corrupt records
