@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Circuit breaker per class+target, one state record each: closed -> open after
- * N consecutive failures -> one half-open trial after the cooldown -> closed or open. */
+ * N consecutive failures -> one half-open trial after the cooldown -> closed or open.
+ * The trial belongs to a live owner: it holds the trial's lock for its pass. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "heal/breaker.h"
@@ -10,8 +12,9 @@
 #define USEC_PER_SEC UINT64_C(1000000)
 
 /* The record as stored. "half-open" on disk means a trial has been claimed
- * at trial_usec; an open breaker whose cooldown is over is only reported as
- * half-open until someone claims the trial. */
+ * at trial_usec, by whoever holds the trial's lock (trial_lock()); an open
+ * breaker whose cooldown is over is only reported as half-open until someone
+ * claims the trial. */
 typedef struct breaker {
         heal_breaker_state state;
         uint32_t failures;
@@ -110,36 +113,62 @@ static int args_validate(const char *ns, const char *key, const heal_breaker_spe
         return 0;
 }
 
-/* Decides under the lock; returns >0 admitted, 0 refused, and whether @b must be written. */
-static int breaker_decide(breaker *b, const heal_breaker_spec *spec, uint64_t now_usec, bool *ret_dirty) {
-        uint64_t *since;
+/* The trial's own lock, "trial|<key>" in the breaker's namespace: never a
+ * record's, so it cannot deadlock with the record lock. Taken without
+ * waiting, under the record lock. Returns the fd (the trial has no live
+ * owner), -EBUSY (a live owner holds it), or -errno. */
+static int trial_lock(heal_state *s, const char *ns, const char *key) {
+        _cleanup_free_ char *name = NULL;
+        int fd = -EBADF, r;
+
+        if (asprintf(&name, "trial|%s", key) < 0)
+                return -ENOMEM;
+        r = heal_state_lock_timeout(s, ns, name, 0, &fd);
+        if (r == -ETIMEDOUT)
+                return -EBUSY;
+        return r < 0 ? r : fd;
+}
+
+/* Decides under the lock; returns >0 admitted, 0 refused, and whether @b must
+ * be written. A trial handed out comes with its lock in *ret_trial_fd. */
+static int breaker_decide(heal_state *s, const char *ns, const char *key, breaker *b,
+                          const heal_breaker_spec *spec, uint64_t now_usec, bool *ret_dirty, int *ret_trial_fd) {
+        int fd;
 
         *ret_dirty = false;
         if (b->state == HEAL_BREAKER_CLOSED)
                 return 1;
 
-        since = b->state == HEAL_BREAKER_OPEN ? &b->opened_usec : &b->trial_usec;
-        if (now_usec < *since) {
-                /* The clock went back: wait a full cooldown from now, not until
-                 * the old time comes round again. */
-                *since = now_usec;
-                *ret_dirty = true;
-                return 0;
+        if (b->state == HEAL_BREAKER_OPEN) {
+                if (now_usec < b->opened_usec) {
+                        /* The clock went back: wait a full cooldown from now,
+                         * not until the old time comes round again. */
+                        b->opened_usec = now_usec;
+                        *ret_dirty = true;
+                        return 0;
+                }
+                if (now_usec - b->opened_usec < cooldown_usec(spec))
+                        return 0;
         }
-        if (now_usec - *since < cooldown_usec(spec))
-                return 0;
 
-        /* Cooldown over (open), or the trial's owner never reported (half-open):
-         * this caller gets the one trial. */
+        /* Cooldown over, or a trial claimed: the trial is its lock holder's
+         * for as long as it runs, however long that is; a trial whose lock is
+         * free lost its owner (crashed, killed) and goes to this caller. */
+        fd = trial_lock(s, ns, key);
+        if (fd == -EBUSY)
+                return 0;
+        if (fd < 0)
+                return fd;
         b->state = HEAL_BREAKER_HALF_OPEN;
         b->trial_usec = now_usec;
         *ret_dirty = true;
+        *ret_trial_fd = fd;
         return 1;
 }
 
 int heal_breaker_admit_ns(heal_state *s, const char *ns, const char *key, const heal_breaker_spec *spec,
-                          uint64_t now_usec, heal_breaker_state *ret_state) {
-        _cleanup_close_ int lock_fd = -EBADF;
+                          uint64_t now_usec, heal_breaker_state *ret_state, int *ret_trial_fd) {
+        _cleanup_close_ int lock_fd = -EBADF, trial_fd = -EBADF;
         breaker b;
         bool dirty;
         int r, admitted;
@@ -147,6 +176,8 @@ int heal_breaker_admit_ns(heal_state *s, const char *ns, const char *key, const 
         r = args_validate(ns, key, spec, now_usec);
         if (r < 0)
                 return r;
+        if (!ret_trial_fd)
+                return -EINVAL;
 
         r = heal_state_lock(s, ns, key, &lock_fd);
         if (r < 0)
@@ -157,7 +188,9 @@ int heal_breaker_admit_ns(heal_state *s, const char *ns, const char *key, const 
 
         /* A closed breaker admits without writing: only a trial claim or a
          * restarted cooldown changes the record. */
-        admitted = breaker_decide(&b, spec, now_usec, &dirty);
+        admitted = breaker_decide(s, ns, key, &b, spec, now_usec, &dirty, &trial_fd);
+        if (admitted < 0)
+                return admitted;
         if (dirty) {
                 /* The trial claim must be on disk before we hand it out. */
                 r = breaker_store(s, ns, key, &b);
@@ -167,12 +200,45 @@ int heal_breaker_admit_ns(heal_state *s, const char *ns, const char *key, const 
 
         if (ret_state)
                 *ret_state = b.state;
+        *ret_trial_fd = TAKE_FD(trial_fd);
         return admitted;
 }
 
+int heal_breaker_release_ns(heal_state *s, const char *ns, const char *key, int *trial_fd) {
+        _cleanup_close_ int lock_fd = -EBADF;
+        breaker b;
+        int r;
+
+        if (!ns || !key || !trial_fd)
+                return -EINVAL;
+        if (*trial_fd < 0)
+                return 0;
+
+        r = heal_state_lock(s, ns, key, &lock_fd);
+        if (r >= 0)
+                r = breaker_load(s, ns, key, &b);
+        if (r >= 0 && b.state == HEAL_BREAKER_HALF_OPEN) {
+                /* Back to open with the cooldown it had (over): the next
+                 * caller may take the trial at once. */
+                b.state = HEAL_BREAKER_OPEN;
+                b.trial_usec = 0;
+                r = breaker_store(s, ns, key, &b);
+                if (r >= 0)
+                        r = 1;
+        } else if (r >= 0)
+                r = 0;
+        /* Let go in every case: a trial without a live owner is free anyway. */
+        closep(trial_fd);
+        return r;
+}
+
+int heal_breaker_release(heal_state *s, const char *key, int *trial_fd) {
+        return heal_breaker_release_ns(s, HEAL_BREAKER_NS, key, trial_fd);
+}
+
 int heal_breaker_admit(heal_state *s, const char *key, const heal_breaker_spec *spec, uint64_t now_usec,
-                       heal_breaker_state *ret_state) {
-        return heal_breaker_admit_ns(s, HEAL_BREAKER_NS, key, spec, now_usec, ret_state);
+                       heal_breaker_state *ret_state, int *ret_trial_fd) {
+        return heal_breaker_admit_ns(s, HEAL_BREAKER_NS, key, spec, now_usec, ret_state, ret_trial_fd);
 }
 
 static bool breaker_equal(const breaker *a, const breaker *b) {

@@ -51,6 +51,7 @@ typedef struct guard_run {
         bool claimed;     /* this pass holds the idempotency claim */
         int claim_fd;     /* the claim's lock, held for the whole pass: "in flight" lives as long as we do */
         bool settle_done; /* at the end, settle the claim as done (else release it) */
+        int trial_fd;     /* the breaker's half-open trial, held for the pass when this pass took it */
 
         guard_plan plan;
         heal_pending pending; /* valid when have_pending */

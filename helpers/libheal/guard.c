@@ -137,7 +137,7 @@ static int breaker_step(guard_run *run) {
         /* Only a pass that will act may take the half-open trial. */
         if (run->plan == GUARD_PLAN_ACT) {
                 r = heal_breaker_admit_ns(run->g->state, run->breaker_ns, run->breaker_key,
-                                          &run->cls->breaker, guard_now(run), &st);
+                                          &run->cls->breaker, guard_now(run), &st, &run->trial_fd);
                 if (r < 0)
                         return guard_state_error(run, "breaker", r);
                 if (r > 0)
@@ -324,6 +324,7 @@ static int act_step(guard_run *run) {
 
 static void run_done(guard_run *run) {
         closep(&run->claim_fd);
+        closep(&run->trial_fd);
         free(run->key);
         free(run->claim_key);
         free(run->breaker_key);
@@ -340,6 +341,7 @@ static int run_init(guard_run *run, heal_guard *g, const heal_action *a) {
                 .g = g,
                 .a = a,
                 .claim_fd = -EBADF,
+                .trial_fd = -EBADF,
                 .outcome = HEAL_OUTCOME_SKIPPED,
                 .inc =
                         {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Circuit breaker: every transition at its exact time, return values,
- * one trial among racing processes, reset, fail-closed on corruption, and
- * no write at all for what changes nothing. */
+ * one trial among racing processes, a trial that lives exactly as long as
+ * its owner (and not after a SIGKILL), a trial put back, reset, fail-closed
+ * on corruption, and no write at all for what changes nothing. */
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +23,17 @@
 static const heal_breaker_spec spec = { .failures = 3, .cooldown_s = 600 };
 static const char *const key = "worker-dead/foo.service";
 
+/* The trials this process owns, as a pass holds its trial until it ends. */
+static int trials[16];
+static size_t n_trials;
+
+/* Every trial owner ends (its pass is over, or it died). */
+static void drop_trials(void) {
+        for (size_t i = 0; i < n_trials; i++)
+                closep(&trials[i]);
+        n_trials = 0;
+}
+
 static heal_state *state_new(char **ret_dir) {
         heal_state *s = NULL;
         char *dir = test_tmpdir();
@@ -31,6 +44,7 @@ static heal_state *state_new(char **ret_dir) {
 }
 
 static void state_done(heal_state *s, char *dir) {
+        drop_trials();
         heal_state_free(s);
         test_rm_rf(dir);
         free(dir);
@@ -38,18 +52,27 @@ static void state_done(heal_state *s, char *dir) {
 
 static int admit(heal_state *s, uint64_t now, heal_breaker_state *ret) {
         heal_breaker_state st = (heal_breaker_state) -1;
-        int r = heal_breaker_admit(s, key, &spec, now, &st);
+        int fd = -EBADF;
+        int r = heal_breaker_admit(s, key, &spec, now, &st, &fd);
 
         ASSERT_OK(r);
+        /* A trial comes with its lock; any other admission without one. */
+        ASSERT_TRUE(r > 0 && st == HEAL_BREAKER_HALF_OPEN ? fd >= 0 : fd == -EBADF);
+        if (fd >= 0) {
+                ASSERT_TRUE(n_trials < ELEMENTSOF(trials));
+                trials[n_trials++] = fd;
+        }
         *ret = st;
         return r;
 }
 
+/* The outcome of a pass; the pass ends with it, so its trial is let go. */
 static int record(heal_state *s, bool success, uint64_t now, heal_breaker_state *ret) {
         heal_breaker_state st = (heal_breaker_state) -1;
         int r = heal_breaker_record(s, key, &spec, success, now, &st);
 
         ASSERT_OK(r);
+        drop_trials();
         *ret = st;
         return r;
 }
@@ -198,19 +221,100 @@ static void test_abandoned_trial(void) {
 
         open_it(s, T0);
         ASSERT_EQ(admit(s, trial, &st), 1);
-        /* Its owner crashed and never reports. Still one trial outstanding
-         * until another cooldown has passed... */
-        ASSERT_EQ(admit(s, trial + COOLDOWN - 1, &st), 0);
-        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
-        check_get(s, trial + COOLDOWN - 1, HEAL_BREAKER_HALF_OPEN, 3);
-        /* ... then it is released and a new single trial handed out. */
-        ASSERT_EQ(admit(s, trial + COOLDOWN, &st), 1);
-        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+        /* While its owner runs (verifying for longer than any cooldown), no
+         * second trial, whatever the clock says. */
         ASSERT_EQ(admit(s, trial + COOLDOWN, &st), 0);
-        ASSERT_EQ(admit(s, trial + 2 * COOLDOWN - 1, &st), 0);
+        ASSERT_EQ(admit(s, trial + 10 * COOLDOWN, &st), 0);
+        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+        check_get(s, trial + 10 * COOLDOWN, HEAL_BREAKER_HALF_OPEN, 3);
+        /* Its owner dies without reporting: the trial is free at once, and
+         * handed to the next caller, alone. */
+        drop_trials();
+        ASSERT_EQ(admit(s, trial + SEC, &st), 1);
+        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+        ASSERT_EQ(admit(s, trial + SEC, &st), 0);
+        ASSERT_EQ(admit(s, trial + 2 * COOLDOWN, &st), 0);
         /* The new trial's outcome closes it as usual. */
         ASSERT_EQ(record(s, true, trial + COOLDOWN + SEC, &st), 1);
         ASSERT_EQ(st, HEAL_BREAKER_CLOSED);
+
+        state_done(s, TAKE_PTR(dir));
+}
+
+/* A pass that took the trial and then stopped before acting (budget
+ * exhausted, kill switch) puts it back: the next pass may try at once
+ * instead of waiting out another cooldown. */
+static void test_release(void) {
+        _cleanup_free_ char *dir = NULL;
+        heal_state *s = state_new(&dir);
+        heal_breaker_state st;
+        int fd = -EBADF;
+
+        open_it(s, T0);
+        ASSERT_EQ(heal_breaker_admit(s, key, &spec, T0 + COOLDOWN, &st, &fd), 1);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(heal_breaker_release(s, key, &fd), 1);
+        ASSERT_EQ(fd, -EBADF);
+        /* As it was: open, its cooldown over, its failures kept. */
+        check_get(s, T0 + COOLDOWN, HEAL_BREAKER_HALF_OPEN, 3);
+        ASSERT_EQ(admit(s, T0 + COOLDOWN + SEC, &st), 1);
+        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+        ASSERT_EQ(admit(s, T0 + COOLDOWN + SEC, &st), 0);
+        drop_trials();
+
+        /* Nothing held, or a closed breaker: nothing to put back. */
+        fd = -EBADF;
+        ASSERT_EQ(heal_breaker_release(s, key, &fd), 0);
+        ASSERT_OK(heal_breaker_reset(s, key));
+        ASSERT_EQ(heal_breaker_admit(s, key, &spec, T0, &st, &fd), 1);
+        ASSERT_EQ(fd, -EBADF);
+        ASSERT_EQ(heal_breaker_release(s, key, &fd), 0);
+        check_get(s, T0, HEAL_BREAKER_CLOSED, 0);
+
+        state_done(s, TAKE_PTR(dir));
+}
+
+/* A trial held by a live process keeps everyone else out however long it
+ * takes; once that process is SIGKILLed, the next caller gets the trial. */
+static void test_trial_owner_process(void) {
+        _cleanup_free_ char *dir = NULL;
+        heal_state *s = state_new(&dir);
+        heal_breaker_state st;
+        int ready[2], status;
+        pid_t pid;
+        char c;
+
+        open_it(s, T0);
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                heal_state *cs = NULL;
+                int fd = -EBADF;
+
+                close(ready[0]);
+                if (heal_state_open(dir, &cs) < 0 ||
+                    heal_breaker_admit(cs, key, &spec, T0 + COOLDOWN, &st, &fd) <= 0)
+                        _exit(1);
+                c = 'y';
+                (void) !write(ready[1], &c, 1);
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        ASSERT_EQ(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+
+        ASSERT_EQ(admit(s, T0 + 10 * COOLDOWN, &st), 0);
+        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+
+        ASSERT_EQ(kill(pid, SIGKILL), 0);
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+        ASSERT_EQ(admit(s, T0 + COOLDOWN + SEC, &st), 1);
+        ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
+        drop_trials();
 
         state_done(s, TAKE_PTR(dir));
 }
@@ -229,9 +333,14 @@ static void test_clock_backward(void) {
         ASSERT_EQ(admit(s, T0 - HOUR + COOLDOWN, &st), 1);
         ASSERT_EQ(st, HEAL_BREAKER_HALF_OPEN);
 
-        /* The same for a claimed trial stamped in the future. */
+        /* A claimed trial is judged by its owner, not by its stamp: held,
+         * no other; its owner gone, the next caller gets it, even with
+         * the clock further back. */
         ASSERT_EQ(admit(s, T0 - 2 * HOUR, &st), 0);
-        ASSERT_EQ(admit(s, T0 - 2 * HOUR + COOLDOWN, &st), 1);
+        ASSERT_EQ(admit(s, T0 - 2 * HOUR + COOLDOWN, &st), 0);
+        drop_trials();
+        ASSERT_EQ(admit(s, T0 - 2 * HOUR, &st), 1);
+        drop_trials();
 
         state_done(s, TAKE_PTR(dir));
 }
@@ -255,13 +364,15 @@ static void test_reset_and_ns(void) {
         for (uint32_t i = 0; i < spec.failures; i++)
                 ASSERT_OK(heal_breaker_record_ns(s, "shadow-breaker", key, &spec, false, T0, &st));
         ASSERT_EQ(st, HEAL_BREAKER_OPEN);
-        ASSERT_EQ(heal_breaker_admit_ns(s, "shadow-breaker", key, &spec, T0, &st), 0);
+        int fd = -EBADF;
+        ASSERT_EQ(heal_breaker_admit_ns(s, "shadow-breaker", key, &spec, T0, &st, &fd), 0);
         check_get(s, T0, HEAL_BREAKER_CLOSED, 2);
         ASSERT_OK(heal_breaker_reset_ns(s, "shadow-breaker", key));
-        ASSERT_EQ(heal_breaker_admit_ns(s, "shadow-breaker", key, &spec, T0, &st), 1);
+        ASSERT_EQ(heal_breaker_admit_ns(s, "shadow-breaker", key, &spec, T0, &st, &fd), 1);
+        ASSERT_EQ(fd, -EBADF);
 
         /* A zero failure threshold is not a breaker. */
-        ASSERT_EQ(heal_breaker_admit(s, key, &(heal_breaker_spec) { 0, 600 }, T0, &st), -EINVAL);
+        ASSERT_EQ(heal_breaker_admit(s, key, &(heal_breaker_spec) { 0, 600 }, T0, &st, &fd), -EINVAL);
         ASSERT_EQ(heal_breaker_record(s, key, &(heal_breaker_spec) { 0, 600 }, false, T0, &st), -EINVAL);
 
         state_done(s, TAKE_PTR(dir));
@@ -356,14 +467,16 @@ static void check_corrupt_refused(heal_state *s) {
         heal_breaker_state st = (heal_breaker_state) 42;
         uint32_t failures = 42;
 
-        ASSERT_EQ(heal_breaker_admit(s, key, &spec, T0, &st), -EBADMSG);
+        int fd = -EBADF;
+        ASSERT_EQ(heal_breaker_admit(s, key, &spec, T0, &st, &fd), -EBADMSG);
+        ASSERT_EQ(fd, -EBADF);
         ASSERT_EQ(heal_breaker_record(s, key, &spec, true, T0, &st), -EBADMSG);
         ASSERT_EQ(heal_breaker_record(s, key, &spec, false, T0, &st), -EBADMSG);
         ASSERT_EQ(heal_breaker_get(s, key, &spec, T0, &st, &failures), -EBADMSG);
         ASSERT_EQ(st, 42);
         ASSERT_EQ(failures, 42);
         /* Still refused: nothing above replaced the record. */
-        ASSERT_EQ(heal_breaker_admit(s, key, &spec, T0, &st), -EBADMSG);
+        ASSERT_EQ(heal_breaker_admit(s, key, &spec, T0, &st, &fd), -EBADMSG);
 
         /* The operator's reset is the way out. */
         ASSERT_OK(heal_breaker_reset(s, key));
@@ -416,47 +529,61 @@ static void test_corrupt(void) {
  * exactly one may get the trial. */
 #define RACERS 8
 
-static _Noreturn void racer(const char *dir, int barrier, uint64_t now) {
+static _Noreturn void racer(const char *dir, int barrier, int result_fd, int release_fd, uint64_t now) {
         heal_breaker_state st;
         heal_state *s = NULL;
-        char c;
+        int fd = -EBADF;
+        char c, code;
         int r;
 
         if (heal_state_open(dir, &s) < 0)
                 _exit(100);
         if (read(barrier, &c, 1) != 0)
                 _exit(101);
-        r = heal_breaker_admit(s, key, &spec, now, &st);
+        r = heal_breaker_admit(s, key, &spec, now, &st, &fd);
+        code = r < 0 ? 102 : st != HEAL_BREAKER_HALF_OPEN ? 103 : r > 0 ? 1 : 0;
+        /* The winner holds its trial until every racer has tried. */
+        (void) !write(result_fd, &code, 1);
+        (void) !read(release_fd, &c, 1);
+        closep(&fd);
         heal_state_free(s);
-        if (r < 0)
-                _exit(102);
-        if (st != HEAL_BREAKER_HALF_OPEN)
-                _exit(103);
-        _exit(r > 0 ? 1 : 0);
+        _exit(code);
 }
 
 static void race_once(uint64_t now, uint64_t opened) {
         _cleanup_free_ char *dir = test_tmpdir();
         heal_state *s = NULL;
         pid_t pids[RACERS];
-        int barrier[2], admitted = 0;
+        int barrier[2], results[2], release[2], admitted = 0;
 
         ASSERT_OK(heal_state_open(dir, &s));
         open_it(s, opened);
 
         ASSERT_EQ(pipe2(barrier, O_CLOEXEC), 0);
+        ASSERT_EQ(pipe2(results, O_CLOEXEC), 0);
+        ASSERT_EQ(pipe2(release, O_CLOEXEC), 0);
         for (int i = 0; i < RACERS; i++) {
                 pids[i] = fork();
                 ASSERT_TRUE(pids[i] >= 0);
                 if (pids[i] == 0) {
                         close(barrier[1]);
-                        racer(dir, barrier[0], now);
+                        close(results[0]);
+                        close(release[1]);
+                        racer(dir, barrier[0], results[1], release[0], now);
                 }
         }
         close(barrier[0]);
+        close(results[1]);
+        close(release[0]);
         /* Give every child time to block on the barrier, then release all. */
         usleep(100 * 1000);
         close(barrier[1]);
+        for (int i = 0; i < RACERS; i++) {
+                char c;
+                ASSERT_EQ(read(results[0], &c, 1), 1);
+        }
+        close(results[0]);
+        close(release[1]);
 
         for (int i = 0; i < RACERS; i++) {
                 int status;
@@ -482,6 +609,8 @@ int main(void) {
         test_success_resets_count();
         test_cooldown_and_trial();
         test_abandoned_trial();
+        test_release();
+        test_trial_owner_process();
         test_clock_backward();
         test_reset_and_ns();
         test_noop_writes_nothing();
