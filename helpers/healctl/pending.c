@@ -105,7 +105,9 @@ static void audit_decision(const heal_pending *p, heal_event ev, const char *who
                 .healer = p->healer,
                 .class = p->class,
                 .target = p->target,
-                .incident = p->incident,
+                /* The guard's derived id when the trigger had none, so every
+                 * record of the incident shares one HEAL_INCIDENT. */
+                .incident = p->incident_id ? p->incident_id : p->incident,
                 .intent = p->intent,
                 .tier = p->tier,
                 .owner = who,

@@ -51,11 +51,14 @@ typedef struct guard_run {
         bool claimed;     /* this pass holds the idempotency claim */
         int claim_fd;     /* the claim's lock, held for the whole pass: "in flight" lives as long as we do */
         bool settle_done; /* at the end, settle the claim as done (else release it) */
-        int trial_fd;     /* the breaker's half-open trial, held for the pass when this pass took it */
+        int trial_fd;     /* the breaker's half-open trial, held for the pass when this pass took it:
+                           * given back (heal_breaker_release()) when the pass stops before act */
 
         guard_plan plan;
         heal_pending pending; /* valid when have_pending */
         bool have_pending;
+        const char *approved_by; /* the approver of the record this pass acts on (in pending) */
+        bool acted;              /* act was called: the breaker trial, if any, was tried */
 
         heal_outcome outcome;
 } guard_run;
@@ -86,10 +89,20 @@ int guard_set_key(guard_run *run, const char *claim_key);
  * the pending record of its class and target. Returns >0 go on, 0 stopped, -ENOMEM. */
 int guard_tier_adopt(guard_run *run);
 
-/* Tier: find a pending record of this incident (adopting one of a
- * time-bucketed incident), then decide run->plan. Returns >0 go on, 0 stopped. */
+/* Tier: load the pending record of this incident and decide run->plan from
+ * it, by the tier it was made under (one of another tier than the class's
+ * now is dropped, audited "cancelled"/"tier-changed", and a plan of the
+ * current tier starts). Returns >0 go on, 0 stopped. */
 int guard_tier_plan(guard_run *run);
+/* Plans that never act (in window, awaiting, expired, cancelled) are carried
+ * out here, before the breaker and the budgets. Returns >0 go on, 0 stopped. */
+int guard_tier_resolve(guard_run *run);
 /* Step 6: carry out run->plan. Returns >0 go on to the mode, 0 stopped. */
 int guard_tier_step(guard_run *run);
-/* Remove the pending record this pass is about to act on. Returns >0, or 0 stopped. */
+/* Remove the pending record this pass is about to act on, only if it is still
+ * as planned on (a raced cancel wins: skipped "cancelled"; anything else that
+ * changed: "pending-changed"). Returns >0, or 0 stopped. */
 int guard_tier_consume(guard_run *run);
+/* Age out pending records nobody consumed (heal_pending_gc()), auditing
+ * "expired" (HEAL_REASON "aged-out") for all but the cancelled ones. */
+void guard_pending_gc(guard_run *run);

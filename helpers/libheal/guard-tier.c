@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The guard's tier step: auto goes on, human escalates, delayed and approve
- * record a pending action and wait for the window, the approval or the cancel. */
+ * record a pending action and wait for the window, the approval or the cancel.
+ * A pending record is judged by the tier it was made under, and consumed only
+ * as it was judged (compare-and-remove). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "guard-internal.h"
+#include "heal/metrics.h"
 #include "heal/spawn.h"
 
 static const char *intent_of(const guard_run *run) {
@@ -26,13 +29,17 @@ static int load_pending(guard_run *run) {
         return 1;
 }
 
-static bool adoptable(const guard_run *run, const heal_pending *p) {
-        bool p_shadow = p->idem_key && strncmp(p->idem_key, HEAL_GUARD_SHADOW_PREFIX,
-                                               strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0;
+static bool pending_is_shadow(const heal_pending *p) {
+        return p->idem_key &&
+               strncmp(p->idem_key, HEAL_GUARD_SHADOW_PREFIX, strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0;
+}
 
+/* Only a record someone may still act on (or a cancel that keeps the
+ * incident quiet): never a stale approval or an expired plan. */
+static bool adoptable(const guard_run *run, const heal_pending *p, uint64_t now) {
         return p->idem_key && p->class && p->target && streq_ptr(p->class, run->a->class) &&
                streq_ptr(p->target, run->a->target) && (!p->incident || !p->incident[0]) &&
-               p_shadow == run->shadow;
+               pending_is_shadow(p) == run->shadow && !heal_pending_over(p, now);
 }
 
 int guard_tier_adopt(guard_run *run) {
@@ -62,7 +69,8 @@ int guard_tier_adopt(guard_run *run) {
         if (r < 0)
                 return guard_state_error(run, "pending", r);
         for (size_t i = 0; i < n; i++)
-                if (adoptable(run, &list[i]) && (!best || list[i].created_usec < best->created_usec))
+                if (adoptable(run, &list[i], guard_now(run)) &&
+                    (!best || list[i].created_usec < best->created_usec))
                         best = &list[i];
         r = best ? guard_set_key(run, best->idem_key) : 0;
         for (size_t i = 0; i < n; i++)
@@ -71,49 +79,121 @@ int guard_tier_adopt(guard_run *run) {
         return r < 0 ? r : 1;
 }
 
-int guard_tier_plan(guard_run *run) {
-        uint64_t now = guard_now(run);
-        int r;
-
-        if (run->tier == HEAL_TIER_AUTO) {
+/* The plan of a pass that finds no record (of its tier). */
+static void plan_new(guard_run *run) {
+        switch (run->tier) {
+        case HEAL_TIER_AUTO:
                 run->plan = GUARD_PLAN_ACT;
-                return 1;
-        }
-        if (run->tier == HEAL_TIER_HUMAN) {
+                break;
+        case HEAL_TIER_HUMAN:
                 run->plan = GUARD_PLAN_HUMAN;
-                return 1;
-        }
-
-        r = load_pending(run);
-        if (r < 0)
-                return guard_state_error(run, "pending", r);
-        if (!run->have_pending) {
+                break;
+        default:
                 if (!run->a->rerun_unit)
                         run->plan = GUARD_PLAN_NO_RERUN;
                 else
                         run->plan = run->tier == HEAL_TIER_DELAYED ? GUARD_PLAN_NEW_DELAYED
                                                                    : GUARD_PLAN_NEW_APPROVE;
+        }
+}
+
+/* The record changed under us (a human decided, another pass consumed it):
+ * this pass does nothing; the next trigger decides afresh. */
+static int pending_changed(guard_run *run, const heal_pending *cur) {
+        return guard_skip(run, "pending-changed",
+                          "%s on %s: not acting, pending %s changed while this pass decided on it (%s).",
+                          run->a->class, run->a->target, run->pending.id,
+                          cur ? heal_pending_status_to_string(cur->status) : "gone");
+}
+
+/* Compare-and-remove of the record this pass judged. Returns 1 removed, or 0:
+ * changed (*ret_cur: the record now), gone, or a state error (reported,
+ * *ret_error set). */
+static int take_pending(guard_run *run, heal_pending *ret_cur, bool *ret_error) {
+        int r = heal_pending_take(run->g->state, &run->pending, ret_cur);
+
+        *ret_error = false;
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                *ret_error = true;
+                return guard_state_error(run, "pending", r);
+        }
+        return r;
+}
+
+/* A record of another tier than the class has now (the operator switched it):
+ * judged by the new tier it might act with nobody asked (an approve plan has
+ * no window), or wait for nothing. Dropped, audited, and the pass starts a
+ * plan of the current tier. Returns >0 go on, 0 stopped. */
+static int drop_tier_changed(guard_run *run) {
+        _cleanup_(heal_pending_done) heal_pending cur = {};
+        const char *tier = run->inc.tier;
+        bool error;
+
+        if (take_pending(run, &cur, &error) == 0)
+                return error ? 0 : pending_changed(run, cur.tier ? &cur : NULL);
+        run->inc.tier = run->pending.tier;
+        guard_emit(run, HEAL_EVENT_CANCELLED, "tier-changed", NULL, NULL,
+                   "%s on %s: pending %s (tier %s) dropped unrun: the class's tier is now %s.", run->a->class,
+                   run->a->target, run->pending.id, run->pending.tier, tier ?: "?");
+        run->inc.tier = tier;
+        heal_pending_done(&run->pending);
+        run->have_pending = false;
+        return 1;
+}
+
+/* Decided from the record, by the tier it was made under. */
+static int plan_from_record(guard_run *run) {
+        const heal_pending *p = &run->pending;
+        uint64_t now = guard_now(run);
+
+        if (p->status == HEAL_PENDING_CANCELLED) {
+                /* A human's no outlives a tier change. */
+                run->plan = GUARD_PLAN_CANCELLED;
                 return 1;
         }
-
-        switch (run->pending.status) {
-        case HEAL_PENDING_CANCELLED:
-                run->plan = GUARD_PLAN_CANCELLED;
-                break;
-        case HEAL_PENDING_APPROVED:
+        if (!streq_ptr(p->tier, heal_tier_to_string(run->tier)))
+                return drop_tier_changed(run);
+        if (heal_pending_over(p, now))
+                run->plan = GUARD_PLAN_EXPIRED;
+        else if (p->status == HEAL_PENDING_APPROVED)
                 run->plan = GUARD_PLAN_ACT;
-                break;
-        case HEAL_PENDING_WAITING:
-        default:
-                if (run->tier == HEAL_TIER_DELAYED)
-                        run->plan =
-                                now >= run->pending.not_before_usec ? GUARD_PLAN_ACT : GUARD_PLAN_IN_WINDOW;
-                else
-                        run->plan =
-                                now >= run->pending.expires_usec ? GUARD_PLAN_EXPIRED : GUARD_PLAN_AWAITING;
-                break;
-        }
+        else if (heal_pending_stale(p, now))
+                /* Due (a delayed action: an approve plan past its expiry is over). */
+                run->plan = GUARD_PLAN_ACT;
+        else
+                run->plan = streq_ptr(p->tier, "delayed") ? GUARD_PLAN_IN_WINDOW : GUARD_PLAN_AWAITING;
         return 1;
+}
+
+int guard_tier_plan(guard_run *run) {
+        int r;
+
+        /* Every tier looks: a record left by the tier the class had before
+         * is dropped, not acted on under the new one. */
+        r = load_pending(run);
+        if (r < 0)
+                return guard_state_error(run, "pending", r);
+        if (run->have_pending) {
+                r = plan_from_record(run);
+                if (r <= 0 || run->have_pending)
+                        return r;
+        }
+        plan_new(run);
+        return 1;
+}
+
+int guard_tier_resolve(guard_run *run) {
+        switch (run->plan) {
+        case GUARD_PLAN_IN_WINDOW:
+        case GUARD_PLAN_AWAITING:
+        case GUARD_PLAN_EXPIRED:
+        case GUARD_PLAN_CANCELLED:
+                return guard_tier_step(run);
+        default:
+                return 1;
+        }
 }
 
 static char *shell_quote(const char *s) {
@@ -177,6 +257,7 @@ static int save_pending(guard_run *run, uint64_t not_before, uint64_t expires, c
                 .class = (char *) a->class,
                 .target = (char *) a->target,
                 .incident = (char *) a->incident,
+                .incident_id = (char *) run->inc.incident,
                 .intent = (char *) a->intent,
                 .tier = (char *) heal_tier_to_string(run->tier),
                 .rerun_unit = (char *) a->rerun_unit,
@@ -241,9 +322,39 @@ static uint64_t secs_left(uint64_t now, uint64_t until) {
         return until > now ? (until - now + USEC_PER_SEC - 1) / USEC_PER_SEC : 0;
 }
 
-static int drop_pending(guard_run *run) {
-        int r = heal_pending_remove(run->g->state, run->pending.id);
-        return r < 0 ? guard_state_error(run, "pending", r) : 1;
+static const char *expired_why(const heal_pending *p) {
+        if (p->status == HEAL_PENDING_APPROVED)
+                return "was approved, but no run carried it out in time";
+        if (streq_ptr(p->tier, "delayed"))
+                return "fell due, but no run carried it out in time";
+        return "expired unapproved";
+}
+
+static int resolve_expired(guard_run *run) {
+        _cleanup_(heal_pending_done) heal_pending cur = {};
+        heal_pending *p = &run->pending;
+        bool error;
+
+        if (take_pending(run, &cur, &error) == 0)
+                return error ? 0 : pending_changed(run, cur.tier ? &cur : NULL);
+        guard_emit(run, HEAL_EVENT_EXPIRED, "expired", NULL, NULL, "%s on %s: plan to %s %s (pending %s).",
+                   run->a->class, run->a->target, intent_of(run), expired_why(p), p->id);
+        return guard_skip(run, "expired", "%s on %s: not acting, the plan %s.", run->a->class, run->a->target,
+                          expired_why(p));
+}
+
+/* healctl audited the cancel when the human made it: the guard only skips. */
+static int resolve_cancelled(guard_run *run) {
+        _cleanup_(heal_pending_done) heal_pending cur = {};
+        bool error;
+
+        run->inc.owner = run->pending.decided_by ?: "human";
+        if (take_pending(run, &cur, &error) == 0)
+                return error ? 0 : pending_changed(run, cur.tier ? &cur : NULL);
+        /* A human said no to this incident: later triggers of it stay quiet. */
+        run->settle_done = true;
+        return guard_skip(run, "cancelled", "%s on %s: not acting, %s cancelled by %s (pending %s).",
+                          run->a->class, run->a->target, intent_of(run), run->inc.owner, run->pending.id);
 }
 
 int guard_tier_step(guard_run *run) {
@@ -252,11 +363,10 @@ int guard_tier_step(guard_run *run) {
 
         switch (run->plan) {
         case GUARD_PLAN_ACT:
+                /* healctl audited the approval; the acting record names the approver. */
                 if (run->have_pending && p->status == HEAL_PENDING_APPROVED) {
-                        run->inc.owner = p->decided_by ?: "human";
-                        guard_emit(run, HEAL_EVENT_APPROVED, NULL, NULL, NULL,
-                                   "%s on %s: %s approved by %s (pending %s)", run->a->class, run->a->target,
-                                   intent_of(run), run->inc.owner, p->id);
+                        run->approved_by = p->decided_by ?: "human";
+                        run->inc.owner = run->approved_by;
                 }
                 return 1;
         case GUARD_PLAN_HUMAN:
@@ -277,28 +387,61 @@ int guard_tier_step(guard_run *run) {
                                   "%s on %s: plan to %s still awaits approval: healctl approve %s",
                                   run->a->class, run->a->target, intent_of(run), p->id);
         case GUARD_PLAN_EXPIRED:
-                guard_emit(run, HEAL_EVENT_EXPIRED, "expired", NULL, NULL,
-                           "%s on %s: plan to %s expired unapproved (pending %s)", run->a->class,
-                           run->a->target, intent_of(run), p->id);
-                if (drop_pending(run) == 0)
-                        return 0;
-                return guard_skip(run, "expired", "%s on %s: not acting, the plan expired unapproved.",
-                                  run->a->class, run->a->target);
+                return resolve_expired(run);
         case GUARD_PLAN_CANCELLED:
-                run->inc.owner = p->decided_by ?: "human";
-                guard_emit(run, HEAL_EVENT_CANCELLED, "cancelled", NULL, NULL,
-                           "%s on %s: %s cancelled by %s (pending %s)", run->a->class, run->a->target,
-                           intent_of(run), run->inc.owner, p->id);
-                if (drop_pending(run) == 0)
-                        return 0;
-                /* A human said no to this incident: later triggers of it stay quiet. */
-                run->settle_done = true;
-                return guard_skip(run, "cancelled", "%s on %s: not acting, cancelled by %s.", run->a->class,
-                                  run->a->target, run->inc.owner);
+                return resolve_cancelled(run);
         }
         return -EINVAL;
 }
 
 int guard_tier_consume(guard_run *run) {
-        return run->have_pending ? drop_pending(run) : 1;
+        _cleanup_(heal_pending_done) heal_pending cur = {};
+        bool error;
+
+        if (!run->have_pending)
+                return 1;
+        /* Only the record the plan was based on: a cancel that raced this
+         * pass is honoured, never overridden. */
+        if (take_pending(run, &cur, &error) > 0)
+                return 1;
+        if (error)
+                return 0;
+        if (cur.tier && cur.status == HEAL_PENDING_CANCELLED) {
+                heal_pending_done(&run->pending);
+                run->pending = cur;
+                cur = (heal_pending){};
+                run->plan = GUARD_PLAN_CANCELLED;
+                return resolve_cancelled(run);
+        }
+        return pending_changed(run, cur.tier ? &cur : NULL);
+}
+
+/* ---- ageing out ------------------------------------------------------------ */
+
+static void audit_aged_out(const heal_pending *p, void *userdata) {
+        guard_run *run = userdata;
+        heal_incident inc = {
+                .healer = p->healer,
+                .class = p->class,
+                .target = p->target,
+                .incident = p->incident_id ?: p->incident,
+                .intent = p->intent,
+                .tier = p->tier,
+                .mode = pending_is_shadow(p) ? "shadow" : "live",
+                .owner = p->decided_by ?: "heal",
+                .policy_digest = run->inc.policy_digest,
+                .facts = p->facts,
+        };
+        heal_audit_step step = {.reason = "aged-out"};
+
+        /* healctl audited the cancel; its record only goes. */
+        if (p->status == HEAL_PENDING_CANCELLED)
+                return;
+        (void) heal_audit(&inc, HEAL_EVENT_EXPIRED, &step, "%s on %s: plan to %s %s (pending %s), removed.",
+                          p->class, p->target, p->intent ?: "act", expired_why(p), p->id);
+        (void) heal_metrics_count(run->g->state, p->class, HEAL_EVENT_EXPIRED);
+}
+
+void guard_pending_gc(guard_run *run) {
+        (void) heal_pending_gc(run->g->state, guard_now(run), audit_aged_out, run);
 }

@@ -306,8 +306,10 @@ static int act_step(guard_run *run) {
         if (r <= 0)
                 return r;
 
-        guard_emit(run, HEAL_EVENT_ACTING, NULL, facts_string(a, "before"), NULL, "%s on %s: %s (undo: %s).",
-                   a->class, a->target, a->intent ?: "acting", a->rollback ?: "not stated");
+        guard_emit(run, HEAL_EVENT_ACTING, NULL, facts_string(a, "before"), NULL, "%s on %s: %s%s%s (undo: %s).",
+                   a->class, a->target, a->intent ?: "acting", run->approved_by ? ", approved by " : "",
+                   run->approved_by ?: "", a->rollback ?: "not stated");
+        run->acted = true;
         r = a->act(a->userdata, &detail);
         if (r < 0) {
                 const char *why = detail ?: strerror(-r);
@@ -402,14 +404,28 @@ static void settle_claim(guard_run *run) {
         run->claimed = false;
 }
 
+/* A pass that took the half-open trial and stopped before act (budget,
+ * kill switch, its pending record changed, a state error) gives it back, so
+ * the next pass may try at once instead of a cooldown later. */
+static void release_trial(guard_run *run) {
+        if (run->trial_fd < 0 || run->acted)
+                return;
+        /* On failure the trial is let go all the same (no live owner: free). */
+        (void) heal_breaker_release_ns(run->g->state, run->breaker_ns, run->breaker_key, &run->trial_fd);
+}
+
 static void record_run(guard_run *run) {
         /* Best effort: metrics never change a decision. */
         if (run->a->healer)
                 (void) heal_metrics_heartbeat(run->g->state, run->a->healer, guard_now(run));
         if (!run->g->defer_metrics_write)
                 (void) heal_metrics_write(run->g->state, NULL);
-        /* Expired idempotency records go, at most once a minute (a small read otherwise). */
-        (void) heal_idem_gc_maybe(run->g->state, guard_now(run));
+        /* At most once a minute (a small read otherwise): expired idempotency
+         * records go, and pending records nobody consumed age out. */
+        if (heal_idem_gc_due(run->g->state, guard_now(run)) > 0) {
+                (void) heal_idem_gc(run->g->state, guard_now(run), HEAL_IDEM_GC_MAX);
+                guard_pending_gc(run);
+        }
 }
 
 int heal_guard_run(heal_guard *g, const heal_action *a, heal_outcome *ret_outcome) {
@@ -419,6 +435,7 @@ int heal_guard_run(heal_guard *g, const heal_action *a, heal_outcome *ret_outcom
                 guard_tier_adopt, /*   the incident's key, before it is claimed */
                 idempotency_step, /* 3 */
                 guard_tier_plan,  /*   what step 6 will do: decides take or peek below */
+                guard_tier_resolve, /* plans that never act end here, before 4 and 5 */
                 breaker_step,     /* 4 */
                 budgets_step,     /* 5 */
                 guard_tier_step,  /* 6 */
@@ -437,6 +454,7 @@ int heal_guard_run(heal_guard *g, const heal_action *a, heal_outcome *ret_outcom
                 if (r <= 0)
                         break;
         }
+        release_trial(&run);
         settle_claim(&run);
         if (r < 0)
                 guard_escalate(&run, NULL,

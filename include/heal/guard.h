@@ -72,7 +72,7 @@ typedef struct heal_guard {
  * "not-targeted", "idempotent", "in-flight",
  * "breaker-open", "budget-target", "budget-class", "budget-global",
  * "state-error", "awaiting-approval", "in-cancel-window", "cancelled",
- * "expired"), counts metrics, escalates when a budget is exhausted, the
+ * "expired", "pending-changed"), counts metrics, escalates when a budget is exhausted, the
  * breaker opens, the policy is invalid, state cannot be read or written, or
  * the tier is human.
  *
@@ -85,14 +85,32 @@ typedef struct heal_guard {
  * carry HEAL_GUARD_SHADOW_PREFIX ("shadow|worker-dead|foo.service|<incident>").
  * Shadow admits its breaker but never records into it (nothing was done).
  * Budgets are taken only on the pass that is going to act (or would, in
- * shadow); a pass that stops at the tier only checks them.
+ * shadow); a pass that stops at the tier only checks them. A pass whose
+ * pending record only waits (in its cancel window, awaiting approval) or
+ * was cancelled or expired never acts: it ends right after the tier's plan,
+ * before the breaker and the budgets (an empty budget does not page for it).
+ * A pass that took the breaker's half-open trial and then stopped before act
+ * gives it back (heal_breaker_release()).
  *
- * The idempotency claim is held from step 3 to the end of the pass: settled
+ * The idempotency claim is held from step 3 to the end of the pass, with its
+ * lock (and the breaker trial's, when this pass took it): "in flight" lasts
+ * exactly as long as the pass, however long verify takes. It is settled
  * "done" when the incident is dealt with (verified, would-act in shadow,
  * handed to a human, cancelled), released otherwise so a later trigger may
- * try again. Without an incident id, a pass of the delayed/approve tiers
- * adopts the pending record of the same class and target, so the re-run
- * after the window finds the incident even though its time bucket moved on.
+ * try again.
+ *
+ * A pending record is judged by the tier it was made under. One of another
+ * tier than the class's now (the operator switched it) is dropped, audited
+ * "cancelled" with HEAL_REASON "tier-changed", and a plan of the current tier
+ * starts. Acting on a record removes it only as it was judged
+ * (heal_pending_take()): a cancel that raced the pass wins. The human's
+ * approval and cancel are audited by healctl; the guard's acting record
+ * names the approver (HEAL_OWNER, MESSAGE). Without an incident id, a pass of
+ * the delayed/approve tiers adopts the pending record of the same class and
+ * target that is not over (heal_pending_over()), so the re-run after the
+ * window finds the incident even though its time bucket moved on. Records
+ * nobody consumed age out in the guard's occasional gc (heal_idem_gc_due()),
+ * audited "expired" with HEAL_REASON "aged-out" (cancelled ones silently).
  *
  * Every record of one pass carries the same HEAL_INCIDENT: @a->incident, or
  * 32 hex chars derived from the idempotency key. The kill switch is checked

@@ -44,6 +44,18 @@ typedef struct fixture {
 
         json_t *events; /* every audit record, in order */
         size_t last;    /* index of the first record of the last pass */
+
+        /* A human cancels pending cancel_id at the kill switch's check number
+         * cancel_at_check (the second is right before the consume). */
+        char cancel_id[13];
+        unsigned cancel_at_check;
+        uint64_t cancel_now;
+        unsigned n_cancelled;
+
+        /* verify_nested(): the pass it runs meanwhile, and what it must say. */
+        const char *nested_incident;
+        const char *nested_reason;
+        unsigned n_nested;
 } fixture;
 
 static void observe(const json_t *rec, void *userdata) {
@@ -56,6 +68,11 @@ static int hook_kill(void *userdata, char **ret_reason) {
         int r = f->kill;
 
         f->n_kill++;
+        if (f->cancel_at_check > 0 && f->n_kill == f->cancel_at_check) {
+                ASSERT_OK(heal_pending_decide(f->state, f->cancel_id, HEAL_PENDING_CANCELLED, "carol",
+                                              f->cancel_now, NULL));
+                f->n_cancelled++;
+        }
         if (f->kill_from > 0 && f->n_kill >= f->kill_from)
                 r = 1;
         if (r != 0) {
@@ -204,6 +221,10 @@ static void check_pass_records(const fixture *f, const char *class, const char *
         for (size_t i = f->last; i < json_array_size(f->events); i++) {
                 const json_t *e = json_array_get(f->events, i);
                 const char *id = field(e, "HEAL_INCIDENT");
+
+                /* The guard's gc audits other incidents' records it aged out. */
+                if (strcmp(field(e, "HEAL_REASON") ?: "", "aged-out") == 0)
+                        continue;
 
                 ASSERT_TRUE(id && *id);
                 if (!first)
@@ -616,9 +637,10 @@ static void test_tier_delayed(void) {
         ASSERT_OK(heal_pending_decide(f->state, id, HEAL_PENDING_CANCELLED, "alice", T0 + 5 * USEC, NULL));
         f->g.now_usec = T0 + 10 * USEC;
         ASSERT_EQ(run(f, "live-delayed", "b.service", "d2"), HEAL_OUTCOME_SKIPPED);
-        ASSERT_EQ(count_last(f, "cancelled", NULL), 1);
+        /* healctl audited the cancel when alice made it: the guard only skips. */
+        ASSERT_EQ(count_last(f, "cancelled", NULL), 0);
         ASSERT_EQ(count_last(f, "skipped", "cancelled"), 1);
-        ASSERT_STREQ(field(last_event(f, "cancelled"), "HEAL_OWNER"), "alice");
+        ASSERT_STREQ(field(last_event(f, "skipped"), "HEAL_OWNER"), "alice");
         ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
         f->g.now_usec = T0 + 61 * USEC;
         ASSERT_EQ(run(f, "live-delayed", "b.service", "d2"), HEAL_OUTCOME_SKIPPED);
@@ -722,8 +744,9 @@ static void test_tier_approve(void) {
         ASSERT_OK(heal_pending_decide(f->state, id, HEAL_PENDING_APPROVED, "bob", T0 + 10 * USEC, NULL));
         f->g.now_usec = T0 + 20 * USEC;
         ASSERT_EQ(run(f, "live-approve", "a.service", "p1"), HEAL_OUTCOME_VERIFIED);
-        ASSERT_EQ(count_last(f, "approved", NULL), 1);
-        ASSERT_STREQ(field(last_event(f, "approved"), "HEAL_OWNER"), "bob");
+        /* healctl audited the approval; the guard's acting record names bob. */
+        ASSERT_EQ(count_last(f, "approved", NULL), 0);
+        ASSERT_STREQ(field(last_event(f, "acting"), "HEAL_OWNER"), "bob");
         ASSERT_EQ(f->n_act, 1);
         ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
 
@@ -737,6 +760,337 @@ static void test_tier_approve(void) {
         ASSERT_EQ(count_last(f, "skipped", "expired"), 1);
         ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
         ASSERT_EQ(f->n_act, 1);
+
+        fixture_free(f);
+}
+
+/* ---- the tier decides from the record, and what may consume it ----------- */
+
+static const char *record_field(fixture *f, const char *ns, const char *key, const char *name, char **ret) {
+        _cleanup_json_ json_t *data = NULL;
+
+        ASSERT_OK(heal_state_read(f->state, ns, key, &data));
+        *ret = strdup(json_string_value(json_object_get(data, name)) ?: "");
+        ASSERT_TRUE(*ret);
+        return *ret;
+}
+
+/* An operator switches the class's tier while a plan waits: the plan of the
+ * old tier never acts under the new one; it is dropped (audited) and a plan
+ * of the new tier starts. */
+static void test_tier_changed(void) {
+        fixture *f = fixture_new(POLICY(1000, CLASS("c", "live", "approve", "\"approve_expiry_s\": 120,")));
+        heal_pending p = {};
+        char id[13];
+
+        idem_key_id("c", "a.service", "tc1", id);
+        ASSERT_EQ(run(f, "c", "a.service", "tc1"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(count_last(f, "pending", "awaiting-approval"), 1);
+
+        /* approve -> delayed: the approve plan has no window (not_before 0);
+         * judged by the new tier it would act at once, with nobody asked. */
+        fixture_policy(f, POLICY(1000, CLASS("c", "live", "delayed", "\"delay_s\": 60,")));
+        f->g.now_usec = T0 + 5 * USEC;
+        ASSERT_EQ(run(f, "c", "a.service", "tc1"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(f->n_act, 0);
+        ASSERT_EQ(count_last(f, "acting", NULL), 0);
+        ASSERT_EQ(count_last(f, "cancelled", "tier-changed"), 1);
+        ASSERT_STREQ(field(last_event(f, "cancelled"), "HEAL_TIER"), "approve");
+        ASSERT_EQ(count_last(f, "pending", "in-cancel-window"), 1);
+        ASSERT_OK(heal_pending_load(f->state, id, &p));
+        ASSERT_STREQ(p.tier, "delayed");
+        ASSERT_EQ(p.status, HEAL_PENDING_WAITING);
+        ASSERT_EQ(p.not_before_usec, T0 + 65 * USEC);
+        heal_pending_done(&p);
+        /* The new window runs its course: a cancel chance, then the act. */
+        f->g.now_usec = T0 + 30 * USEC;
+        ASSERT_EQ(run(f, "c", "a.service", "tc1"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "skipped", "in-cancel-window"), 1);
+        f->g.now_usec = T0 + 66 * USEC;
+        ASSERT_EQ(run(f, "c", "a.service", "tc1"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(f->n_act, 1);
+
+        /* delayed -> approve: a delayed plan past its window does not run
+         * once the class wants an approval; a plan awaiting it starts. */
+        f->g.now_usec = T0;
+        ASSERT_EQ(run(f, "c", "b.service", "tc2"), HEAL_OUTCOME_PENDING);
+        fixture_policy(f, POLICY(1000, CLASS("c", "live", "approve", "\"approve_expiry_s\": 120,")));
+        f->g.now_usec = T0 + 61 * USEC;
+        ASSERT_EQ(run(f, "c", "b.service", "tc2"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(count_last(f, "cancelled", "tier-changed"), 1);
+        ASSERT_EQ(count_last(f, "pending", "awaiting-approval"), 1);
+        ASSERT_EQ(f->n_act, 1);
+
+        /* approve -> auto: the operator wants it done; the old plan goes. */
+        idem_key_id("c", "b.service", "tc2", id);
+        fixture_policy(f, POLICY(1000, CLASS("c", "live", "auto", "")));
+        ASSERT_EQ(run(f, "c", "b.service", "tc2"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(count_last(f, "cancelled", "tier-changed"), 1);
+        ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
+        ASSERT_EQ(f->n_act, 2);
+
+        fixture_free(f);
+}
+
+/* A cancel that lands between the plan (window over: act) and the consume
+ * is never overridden: the record is taken only as it was planned on. */
+static void test_cancel_races_consume(void) {
+        fixture *f = fixture_new(POLICY(1000, CLASS("c", "live", "delayed", "\"delay_s\": 60,")));
+        heal_pending p = {};
+        char id[13];
+
+        idem_key_id("c", "a.service", "r1", id);
+        ASSERT_EQ(run(f, "c", "a.service", "r1"), HEAL_OUTCOME_PENDING);
+
+        /* The kill switch's second check runs right before the consume: the
+         * human's cancel arrives there (healctl's clock still in the window). */
+        memcpy(f->cancel_id, id, sizeof(id));
+        f->cancel_at_check = 2;
+        f->cancel_now = T0 + 59 * USEC;
+        f->g.now_usec = T0 + 61 * USEC;
+        f->n_kill = 0;
+        ASSERT_EQ(run(f, "c", "a.service", "r1"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(f->n_cancelled, 1);
+        ASSERT_EQ(f->n_act, 0);
+        ASSERT_EQ(count_last(f, "acting", NULL), 0);
+        ASSERT_EQ(count_last(f, "skipped", "cancelled"), 1);
+        ASSERT_STREQ(field(last_event(f, "skipped"), "HEAL_OWNER"), "carol");
+        ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
+        /* A human said no: later triggers of the incident stay quiet. */
+        f->cancel_at_check = 0;
+        ASSERT_EQ(run(f, "c", "a.service", "r1"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "skipped", "idempotent"), 1);
+        ASSERT_EQ(f->n_act, 0);
+
+        fixture_free(f);
+}
+
+/* Without an incident id, a pass adopts only a plan that may still act (or a
+ * cancel that keeps it quiet), never a stale approval; records nobody
+ * consumed age out, audited. */
+static void test_adopt_only_live(void) {
+        fixture *f = fixture_new(policy_basic);
+        _cleanup_free_ char *first_inc = NULL, *second_inc = NULL;
+        heal_pending *list = NULL;
+        size_t n = 0;
+        heal_pending p = {};
+        char first[13];
+
+        ASSERT_EQ(run(f, "live-approve", "a.service", NULL), HEAL_OUTCOME_PENDING);
+        first_inc = strdup(field(last_event(f, "pending"), "HEAL_INCIDENT"));
+        ASSERT_TRUE(first_inc);
+        ASSERT_EQ(heal_pending_list(f->state, &list, &n), 1);
+        memcpy(first, list[0].id, sizeof(first));
+        heal_pending_done(&list[0]);
+        free(list);
+
+        /* Approved at once, then nobody ran it for longer than its span
+         * (max(approve_expiry_s, 5 min) after the decision). */
+        ASSERT_OK(heal_pending_decide(f->state, first, HEAL_PENDING_APPROVED, "bob", T0 + 10 * USEC, NULL));
+        f->g.now_usec = T0 + 10 * USEC + HEAL_PENDING_MIN_SPAN_USEC;
+        ASSERT_EQ(run(f, "live-approve", "a.service", NULL), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(f->n_act, 0);
+        ASSERT_EQ(count_last(f, "acting", NULL), 0);
+        ASSERT_EQ(count_last(f, "pending", "awaiting-approval"), 1);
+        second_inc = strdup(field(last_event(f, "pending"), "HEAL_INCIDENT"));
+        ASSERT_TRUE(second_inc && strcmp(second_inc, first_inc) != 0);
+
+        /* The same for an approve plan that expired unapproved. */
+        f->g.now_usec = T0 + 10 * USEC + HEAL_PENDING_MIN_SPAN_USEC + 121 * USEC;
+        ASSERT_EQ(run(f, "live-approve", "a.service", NULL), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(count_last(f, "skipped", "expired"), 0);
+        ASSERT_EQ(count_last(f, "pending", "awaiting-approval"), 1);
+        ASSERT_EQ(f->n_act, 0);
+
+        /* The guard's occasional gc (at the end of a pass, at most once a
+         * minute) ages out what nobody consumed: each of the three plans
+         * audited once, under its own incident. */
+        f->g.now_usec = T0 + 3600 * USEC;
+        ASSERT_EQ(run(f, "live-auto", "z.service", "gc"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(heal_pending_load(f->state, first, &p), -ENOENT);
+        ASSERT_EQ(heal_pending_list(f->state, &list, &n), 0);
+        free(list);
+        unsigned expired_first = 0;
+        for (size_t i = 0; i < json_array_size(f->events); i++) {
+                const json_t *e = json_array_get(f->events, i);
+                if (strcmp(field(e, "HEAL_EVENT") ?: "", "expired") != 0)
+                        continue;
+                ASSERT_STREQ(field(e, "HEAL_CLASS"), "live-approve");
+                ASSERT_STREQ(field(e, "HEAL_REASON"), "aged-out");
+                expired_first += strcmp(field(e, "HEAL_INCIDENT") ?: "", first_inc) == 0;
+        }
+        ASSERT_EQ(count_all(f, "expired", NULL), 3);
+        ASSERT_EQ(expired_first, 1);
+
+        fixture_free(f);
+}
+
+/* Plans that only wait (or were cancelled or expired) never act: they are
+ * resolved before the breaker and the budgets, so an empty budget does not
+ * page on every tick, and a cancel is still honoured. */
+static void test_waiting_skips_budget(void) {
+        fixture *f = fixture_new(POLICY(2, CLASS("ap", "live", "approve", "\"approve_expiry_s\": 120,") ","
+                                               CLASS("au", "live", "auto", "")));
+        heal_pending p = {};
+        char w1[13], w2[13];
+
+        idem_key_id("ap", "a.service", "w1", w1);
+        idem_key_id("ap", "b.service", "w2", w2);
+        ASSERT_EQ(run(f, "ap", "a.service", "w1"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(run(f, "ap", "b.service", "w2"), HEAL_OUTCOME_PENDING);
+        /* Two auto heals take the host's whole budget. */
+        ASSERT_EQ(run(f, "au", "x.service", "x1"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(run(f, "au", "y.service", "y1"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(tokens(f, HEAL_GUARD_NS_BUDGET, HEAL_BUDGET_KEY_GLOBAL, 2), 0);
+
+        f->g.now_usec = T0 + 5 * USEC;
+        ASSERT_EQ(run(f, "ap", "a.service", "w1"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "skipped", "awaiting-approval"), 1);
+        ASSERT_EQ(count_last(f, "budget-exhausted", NULL), 0);
+        ASSERT_EQ(count_last(f, "escalated", NULL), 0);
+
+        ASSERT_OK(heal_pending_decide(f->state, w1, HEAL_PENDING_CANCELLED, "alice", T0 + 6 * USEC, NULL));
+        ASSERT_EQ(run(f, "ap", "a.service", "w1"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "skipped", "cancelled"), 1);
+        ASSERT_EQ(count_last(f, "budget-exhausted", NULL), 0);
+        ASSERT_EQ(heal_pending_load(f->state, w1, &p), -ENOENT);
+
+        f->g.now_usec = T0 + 121 * USEC;
+        ASSERT_EQ(run(f, "ap", "b.service", "w2"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "expired", NULL), 1);
+        ASSERT_EQ(count_last(f, "skipped", "expired"), 1);
+        ASSERT_EQ(count_last(f, "budget-exhausted", NULL), 0);
+        ASSERT_EQ(heal_pending_load(f->state, w2, &p), -ENOENT);
+        ASSERT_EQ(f->n_act, 2);
+
+        fixture_free(f);
+}
+
+/* A pass that took the half-open trial and then stopped before acting gives
+ * it back: the breaker is as it was (open, cooldown over). */
+static void test_trial_given_back(void) {
+        fixture *f = fixture_new(POLICY(1000, "\"c\": {\"mode\": \"live\", \"targets\": [\"*\"],"
+                                              " \"breaker\": {\"failures\": 1, \"cooldown_s\": 600},"
+                                              " \"target_budget\": {\"actions\": 1, \"per_s\": 700}}"));
+        _cleanup_free_ char *bkey = heal_guard_breaker_key("c", "a.service"), *st = NULL;
+
+        f->verify_ret = 0;
+        ASSERT_EQ(run(f, "c", "a.service", "t1"), HEAL_OUTCOME_VERIFY_FAILED);
+        ASSERT_EQ(count_last(f, "breaker-opened", NULL), 1);
+        f->verify_ret = 1;
+
+        /* Cooldown over, but the target's budget has not refilled yet. */
+        f->g.now_usec = T0 + 601 * USEC;
+        ASSERT_EQ(run(f, "c", "a.service", "t2"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "skipped", "budget-target"), 1);
+        ASSERT_STREQ(record_field(f, HEAL_BREAKER_NS, bkey, "state", &st), "open");
+        free(TAKE_PTR(st));
+
+        /* The kill switch engaged between the first check and act: the same. */
+        f->g.now_usec = T0 + 701 * USEC;
+        f->n_kill = 0;
+        f->kill_from = 2;
+        ASSERT_EQ(run(f, "c", "a.service", "t3"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_last(f, "skipped", "kill-switch"), 1);
+        ASSERT_STREQ(record_field(f, HEAL_BREAKER_NS, bkey, "state", &st), "open");
+        free(TAKE_PTR(st));
+        f->kill_from = 0;
+
+        /* That pass took the target's token (taken before the last check);
+         * once it refilled, the next pass gets the trial, acts, and closes
+         * the breaker. */
+        f->g.now_usec = T0 + 1402 * USEC;
+        ASSERT_EQ(run(f, "c", "a.service", "t4"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(count_last(f, "breaker-closed", NULL), 1);
+        ASSERT_EQ(f->n_act, 2);
+
+        fixture_free(f);
+}
+
+/* While a pass verifies (settle_s may exceed idempotency_s and the
+ * cooldown), its claim and its breaker trial stay its own. */
+static int verify_nested(void *userdata, char **ret_detail) {
+        fixture *f = userdata;
+        heal_guard g = f->g;
+        heal_outcome o = (heal_outcome) -1;
+        size_t before = json_array_size(f->events);
+
+        g.now_usec += 3600 * USEC;
+        const heal_action same = {.healer = "test-healer", .class = "c", .target = "a.service",
+                                  .incident = f->nested_incident, .intent = "restart it",
+                                  .tier_override = -1, .act = act_cb, .userdata = f};
+        ASSERT_OK(heal_guard_run(&g, &same, &o));
+        ASSERT_EQ(o, HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(count_from(f, before, "skipped", f->nested_reason), 1);
+        f->n_nested++;
+        return f->verify_ret;
+}
+
+static void test_held_while_verifying(void) {
+        fixture *f = fixture_new(POLICY(1000, CLASS("c", "live", "auto",
+                                                    "\"idempotency_s\": 0, \"settle_s\": 3600,"
+                                                    " \"breaker\": {\"failures\": 1, \"cooldown_s\": 60},")));
+        heal_action a;
+
+        /* The same incident again, an hour on: in flight, not a second act. */
+        f->nested_incident = "v1";
+        f->nested_reason = "in-flight";
+        const heal_action base = {.healer = "test-healer", .class = "c", .target = "a.service", .incident = "v1",
+                                  .intent = "restart it", .tier_override = -1, .act = act_cb,
+                                  .verify = verify_nested, .userdata = f};
+        heal_outcome o;
+        a = base;
+        f->verify_ret = 0;
+        ASSERT_OK(heal_guard_run(&f->g, &a, &o));
+        ASSERT_EQ(o, HEAL_OUTCOME_VERIFY_FAILED);
+        ASSERT_EQ(f->n_nested, 1);
+        ASSERT_EQ(f->n_act, 1);
+
+        /* The breaker is open; the half-open trial's pass verifies for an
+         * hour: another incident then is refused, not a second trial. */
+        f->g.now_usec = T0 + 61 * USEC;
+        f->nested_incident = "v3";
+        f->nested_reason = "breaker-open";
+        a.incident = "v2";
+        f->verify_ret = 1;
+        ASSERT_OK(heal_guard_run(&f->g, &a, &o));
+        ASSERT_EQ(o, HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(f->n_nested, 2);
+        ASSERT_EQ(f->n_act, 2);
+
+        fixture_free(f);
+}
+
+/* The pending record keeps the incident id the guard derived, for healctl's
+ * records; the human's approval is audited once (by healctl), the guard's
+ * acting record names the approver. */
+static void test_pending_incident_and_audit(void) {
+        fixture *f = fixture_new(policy_basic);
+        _cleanup_free_ char *inc = NULL;
+        heal_pending *list = NULL, p = {};
+        size_t n = 0;
+        char id[13];
+        const json_t *e;
+
+        ASSERT_EQ(run(f, "live-approve", "a.service", NULL), HEAL_OUTCOME_PENDING);
+        inc = strdup(field(last_event(f, "pending"), "HEAL_INCIDENT"));
+        ASSERT_TRUE(inc && strlen(inc) == 32);
+        ASSERT_EQ(heal_pending_list(f->state, &list, &n), 1);
+        ASSERT_TRUE(list[0].incident == NULL);
+        ASSERT_STREQ(list[0].incident_id, inc);
+        memcpy(id, list[0].id, sizeof(id));
+        heal_pending_done(&list[0]);
+        free(list);
+
+        ASSERT_OK(heal_pending_decide(f->state, id, HEAL_PENDING_APPROVED, "bob", T0 + 10 * USEC, NULL));
+        f->g.now_usec = T0 + 20 * USEC;
+        ASSERT_EQ(run(f, "live-approve", "a.service", NULL), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(count_last(f, "approved", NULL), 0);
+        e = last_event(f, "acting");
+        ASSERT_STREQ(field(e, "HEAL_OWNER"), "bob");
+        ASSERT_STREQ(field(e, "HEAL_INCIDENT"), inc);
+        ASSERT_TRUE(strstr(field(e, "MESSAGE"), "approved by bob"));
+        ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
 
         fixture_free(f);
 }
@@ -854,6 +1208,13 @@ int main(void) {
         test_tier_delayed_bucketed();
         test_default_scheduler();
         test_tier_approve();
+        test_tier_changed();
+        test_cancel_races_consume();
+        test_adopt_only_live();
+        test_waiting_skips_budget();
+        test_trial_given_back();
+        test_held_while_verifying();
+        test_pending_incident_and_audit();
         test_corrupt_state();
         test_full_filesystem();
 
