@@ -51,7 +51,8 @@ static double now_ms(clockid_t clock) {
 }
 
 static double rusage_cpu_ms(const struct rusage *ru) {
-        return (ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e3 + (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e3;
+        return (ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e3 +
+               (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e3;
 }
 
 static double self_cpu_ms(void) {
@@ -61,12 +62,12 @@ static double self_cpu_ms(void) {
 }
 
 static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
+        double x = *(const double *)a, y = *(const double *)b;
         return (x > y) - (x < y);
 }
 
 static double median(double *v, int n) {
-        qsort(v, (size_t) n, sizeof(double), cmp_double);
+        qsort(v, (size_t)n, sizeof(double), cmp_double);
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -109,7 +110,8 @@ static int setup_previous(void) {
                 if (r < 0)
                         return r;
                 if (!previous[i].cgroup.cpu_known || previous[i].cgroup.cpu_usage_usec == 0) {
-                        fprintf(stderr, "bench-stuck-scan: %s: no cgroup cpu usage to compare\n", units[i].dir);
+                        fprintf(stderr, "bench-stuck-scan: %s: no cgroup cpu usage to compare\n",
+                                units[i].dir);
                         return -ENODATA;
                 }
                 previous[i].cgroup.cpu_usage_usec--;
@@ -145,7 +147,7 @@ static int setup_floor(void) {
                         line[strcspn(line, "\n")] = 0;
                         if (parse_int(line, 1, INT32_MAX, &pid) < 0)
                                 return -EBADMSG;
-                        int r = add_floor_pid((pid_t) pid, &cap);
+                        int r = add_floor_pid((pid_t)pid, &cap);
                         if (r < 0)
                                 return r;
                 }
@@ -168,7 +170,7 @@ static void run_scan(unsigned flags, bool with_previous, run *r) {
 static void run_floor(run *r) {
         char path[64], buf[4096];
         for (size_t i = 0; i < n_floor_pids; i++) {
-                snprintf(path, sizeof path, "/proc/%d/stat", (int) floor_pids[i]);
+                snprintf(path, sizeof path, "/proc/%d/stat", (int)floor_pids[i]);
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         continue;
@@ -206,9 +208,9 @@ static int run_child(char **argv, bool quiet, run *r) {
 }
 
 static int one(const char *mode, run *r) {
-        static char *ps_argv[] = { (char *) "ps", (char *) "-eo", (char *) "pid,stat,wchan:32,time", NULL };
+        static char *ps_argv[] = {(char *)"ps", (char *)"-eo", (char *)"pid,stat,wchan:32,time", NULL};
 
-        *r = (run) {};
+        *r = (run){};
         if (strcmp(mode, "ps") == 0)
                 return run_child(ps_argv, true, r);
 
@@ -254,8 +256,8 @@ static int main_scan(const char *mode, int repeat, char **cgroups, size_t n) {
         run warm;
         int r;
 
-        if (strcmp(mode, "healthy") && strcmp(mode, "full") && strcmp(mode, "full-zombies") && strcmp(mode, "floor") &&
-            strcmp(mode, "ps")) {
+        if (strcmp(mode, "healthy") && strcmp(mode, "full") && strcmp(mode, "full-zombies") &&
+            strcmp(mode, "floor") && strcmp(mode, "ps")) {
                 fprintf(stderr, "bench-stuck-scan: unknown mode %s\n", mode);
                 return 2;
         }
@@ -294,7 +296,7 @@ static double pid_cpu_ms(pid_t pid) {
 
         if (pid <= 0)
                 return -1;
-        snprintf(path, sizeof path, "/proc/%d/schedstat", (int) pid);
+        snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f)
                 return -1;
@@ -320,11 +322,11 @@ static int main_exec(int repeat, long gap_ms, char **argv) {
         }
         r = run_child(argv, false, &seed);
         for (int i = 0; r >= 0 && i < repeat; i++) {
-                struct timespec gap = { .tv_sec = gap_ms / 1000, .tv_nsec = (gap_ms % 1000) * 1000000L };
+                struct timespec gap = {.tv_sec = gap_ms / 1000, .tv_nsec = (gap_ms % 1000) * 1000000L};
                 nanosleep(&gap, NULL);
-                double s0 = sys_cpu_ms((pid_t) bus);
+                double s0 = sys_cpu_ms((pid_t)bus);
                 r = run_child(argv, false, &runs[i]);
-                runs[i].sys_cpu_ms = sys_cpu_ms((pid_t) bus) - s0;
+                runs[i].sys_cpu_ms = sys_cpu_ms((pid_t)bus) - s0;
         }
         if (r < 0)
                 return 1;
@@ -341,13 +343,13 @@ static void on_signal(int sig) {
 }
 
 static void burn(long ms) {
-        double end = now_ms(CLOCK_THREAD_CPUTIME_ID) + (double) ms;
+        double end = now_ms(CLOCK_THREAD_CPUTIME_ID) + (double)ms;
         while (now_ms(CLOCK_THREAD_CPUTIME_ID) < end)
                 ;
 }
 
 static int main_worker(long n, long burn_ms) {
-        struct sigaction sa = { .sa_handler = on_signal };
+        struct sigaction sa = {.sa_handler = on_signal};
         sigset_t block, none;
 
         for (long i = 1; i < n; i++) {
@@ -379,7 +381,7 @@ static int main_worker(long n, long burn_ms) {
                         continue;
                 }
                 burn(burn_ms);
-                struct timespec second = { .tv_sec = 1 };
+                struct timespec second = {.tv_sec = 1};
                 sigprocmask(SIG_UNBLOCK, &block, NULL);
                 nanosleep(&second, NULL);
                 sigprocmask(SIG_BLOCK, &block, NULL);
@@ -395,22 +397,24 @@ int main(int argc, char **argv) {
                 return 0;
         }
         if (strcmp(argv[1], "worker") == 0) {
-                if (argc != 4 || parse_int(argv[2], 1, 100000, &a) < 0 || parse_int(argv[3], 0, 1000, &b) < 0) {
+                if (argc != 4 || parse_int(argv[2], 1, 100000, &a) < 0 ||
+                    parse_int(argv[3], 0, 1000, &b) < 0) {
                         fprintf(stderr, "usage: bench-stuck-scan worker N BURN_MS\n");
                         return 2;
                 }
                 return main_worker(a, b);
         }
         if (strcmp(argv[1], "exec") == 0) {
-                if (argc < 5 || parse_int(argv[2], 1, REPEAT_MAX, &a) < 0 || parse_int(argv[3], 0, 600000, &b) < 0) {
+                if (argc < 5 || parse_int(argv[2], 1, REPEAT_MAX, &a) < 0 ||
+                    parse_int(argv[3], 0, 600000, &b) < 0) {
                         fprintf(stderr, "usage: bench-stuck-scan exec REPEAT GAP_MS CMD [ARG...]\n");
                         return 2;
                 }
-                return main_exec((int) a, b, argv + 4);
+                return main_exec((int)a, b, argv + 4);
         }
         if (argc < 4 || parse_int(argv[2], 1, REPEAT_MAX, &a) < 0) {
                 fprintf(stderr, "usage: bench-stuck-scan MODE REPEAT CGROUP...\n");
                 return 2;
         }
-        return main_scan(argv[1], (int) a, argv + 3, (size_t) (argc - 3));
+        return main_scan(argv[1], (int)a, argv + 3, (size_t)(argc - 3));
 }
