@@ -132,7 +132,8 @@ static int trial_lock(heal_state *s, const char *ns, const char *key) {
 /* Decides under the lock; returns >0 admitted, 0 refused, and whether @b must
  * be written. A trial handed out comes with its lock in *ret_trial_fd. */
 static int breaker_decide(heal_state *s, const char *ns, const char *key, breaker *b,
-                          const heal_breaker_spec *spec, uint64_t now_usec, bool *ret_dirty, int *ret_trial_fd) {
+                          const heal_breaker_spec *spec, uint64_t now_usec, bool *ret_dirty,
+                          int *ret_trial_fd) {
         int fd;
 
         *ret_dirty = false;

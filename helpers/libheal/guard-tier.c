@@ -135,8 +135,8 @@ static int drop_tier_changed(guard_run *run) {
                 return error ? 0 : pending_changed(run, cur.tier ? &cur : NULL);
         run->inc.tier = run->pending.tier;
         guard_emit(run, HEAL_EVENT_CANCELLED, "tier-changed", NULL, NULL,
-                   "%s on %s: pending %s (tier %s) dropped unrun: the class's tier is now %s.", run->a->class,
-                   run->a->target, run->pending.id, run->pending.tier, tier ?: "?");
+                   "%s on %s: pending %s (tier %s) dropped unrun: the class's tier is now %s.",
+                   run->a->class, run->a->target, run->pending.id, run->pending.tier, tier ?: "?");
         run->inc.tier = tier;
         heal_pending_done(&run->pending);
         run->have_pending = false;
@@ -339,8 +339,8 @@ static int resolve_expired(guard_run *run) {
                 return error ? 0 : pending_changed(run, cur.tier ? &cur : NULL);
         guard_emit(run, HEAL_EVENT_EXPIRED, "expired", NULL, NULL, "%s on %s: plan to %s %s (pending %s).",
                    run->a->class, run->a->target, intent_of(run), expired_why(p), p->id);
-        return guard_skip(run, "expired", "%s on %s: not acting, the plan %s.", run->a->class, run->a->target,
-                          expired_why(p));
+        return guard_skip(run, "expired", "%s on %s: not acting, the plan %s.", run->a->class,
+                          run->a->target, expired_why(p));
 }
 
 /* healctl audited the cancel when the human made it: the guard only skips. */

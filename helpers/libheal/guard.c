@@ -306,9 +306,10 @@ static int act_step(guard_run *run) {
         if (r <= 0)
                 return r;
 
-        guard_emit(run, HEAL_EVENT_ACTING, NULL, facts_string(a, "before"), NULL, "%s on %s: %s%s%s (undo: %s).",
-                   a->class, a->target, a->intent ?: "acting", run->approved_by ? ", approved by " : "",
-                   run->approved_by ?: "", a->rollback ?: "not stated");
+        guard_emit(run, HEAL_EVENT_ACTING, NULL, facts_string(a, "before"), NULL,
+                   "%s on %s: %s%s%s (undo: %s).", a->class, a->target, a->intent ?: "acting",
+                   run->approved_by ? ", approved by " : "", run->approved_by ?: "",
+                   a->rollback ?: "not stated");
         run->acted = true;
         r = a->act(a->userdata, &detail);
         if (r < 0) {

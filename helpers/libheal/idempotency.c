@@ -80,7 +80,8 @@ static int classify(json_t *data, uint64_t now_usec, heal_idem_status *ret) {
 
 /* One namespace's word on @key. In CLAIM_NS a record that does not load is
  * a claim cut short by a power loss: no claim. */
-static int lookup_ns(heal_state *s, const char *ns, const char *key, uint64_t now_usec, heal_idem_status *ret) {
+static int lookup_ns(heal_state *s, const char *ns, const char *key, uint64_t now_usec,
+                     heal_idem_status *ret) {
         _cleanup_json_ json_t *data = NULL;
         int r = heal_state_read(s, ns, key, &data);
         if (r == -ENOENT || (r == -EBADMSG && strcmp(ns, CLAIM_NS) == 0)) {

@@ -1028,18 +1028,16 @@ static int verify_nested(void *userdata, char **ret_detail) {
 
 static void test_held_while_verifying(void) {
         fixture *f = fixture_new(POLICY(1000, CLASS("c", "live", "auto",
-                                                    "\"idempotency_s\": 0, \"settle_s\": 3600,"
-                                                    " \"breaker\": {\"failures\": 1, \"cooldown_s\": 60},")));
-        heal_action a;
+                                                    "\"idempotency_s\": 0, \"settle_s\": 3600, \"breaker\":"
+                                                    " {\"failures\": 1, \"cooldown_s\": 60},")));
+        heal_action a = {.healer = "test-healer", .class = "c", .target = "a.service", .incident = "v1",
+                         .intent = "restart it", .tier_override = -1, .act = act_cb, .verify = verify_nested,
+                         .userdata = f};
+        heal_outcome o;
 
         /* The same incident again, an hour on: in flight, not a second act. */
         f->nested_incident = "v1";
         f->nested_reason = "in-flight";
-        const heal_action base = {.healer = "test-healer", .class = "c", .target = "a.service", .incident = "v1",
-                                  .intent = "restart it", .tier_override = -1, .act = act_cb,
-                                  .verify = verify_nested, .userdata = f};
-        heal_outcome o;
-        a = base;
         f->verify_ret = 0;
         ASSERT_OK(heal_guard_run(&f->g, &a, &o));
         ASSERT_EQ(o, HEAL_OUTCOME_VERIFY_FAILED);

@@ -67,7 +67,8 @@ static int expect_begin(heal_state *s, const char *key, uint64_t now, uint64_t t
         return fd;
 }
 
-static void finish(heal_state *s, const char *key, int *claim_fd, bool verified, uint64_t now, uint64_t ttl) {
+static void finish(heal_state *s, const char *key, int *claim_fd, bool verified, uint64_t now,
+                   uint64_t ttl) {
         ASSERT_OK(heal_idem_finish(s, key, claim_fd, verified, now, ttl));
         ASSERT_EQ(*claim_fd, -EBADF);
 }
@@ -207,7 +208,8 @@ static void test_claims(const char *dir) {
         c1 = expect_begin(s, "c1", t + 3, ttl, 1, HEAL_IDEM_NEW);
 
         /* ... but one that loads and is malformed is no torn write: fail closed. */
-        _cleanup_json_ json_t *bogus = json_pack("{s:s, s:i, s:i}", "state", "maybe", "since", 1, "until", 2);
+        _cleanup_json_ json_t *bogus = json_pack("{s:s, s:i, s:i}", "state", "maybe", "since", 1, "until",
+                                                 2);
         ASSERT_OK(heal_state_write(s, "idem-claim", "c2", bogus));
         ASSERT_EQ(heal_idem_begin(s, "c2", t, ttl, &st, &fd), -EBADMSG);
         ASSERT_EQ(fd, -EBADF);
@@ -464,7 +466,8 @@ static void test_owner_process(const char *dir) {
                 int cfd = -EBADF;
 
                 close(ready[0]);
-                if (heal_state_open(dir, &cs) < 0 || heal_idem_begin(cs, "owner|x.service|i", t, ttl, &cst, &cfd) <= 0)
+                if (heal_state_open(dir, &cs) < 0 ||
+                    heal_idem_begin(cs, "owner|x.service|i", t, ttl, &cst, &cfd) <= 0)
                         _exit(1);
                 c = 'y';
                 (void) !write(ready[1], &c, 1);

@@ -118,9 +118,9 @@ static void test_old_record(heal_state *s) {
         make_pending(&p, "worker-dead|foo.service|old", "approve", T0);
         heal_pending_id(p.idem_key, p.id);
         old = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:I}", "id", p.id, "idem_key",
-                        p.idem_key, "class", p.class, "target", p.target, "tier", p.tier, "status", "approved",
-                        "decided_by", "carol", "incident", p.incident, "created_usec", (json_int_t) T0,
-                        "not_before_usec", 0, "expires_usec", (json_int_t) p.expires_usec);
+                        p.idem_key, "class", p.class, "target", p.target, "tier", p.tier, "status",
+                        "approved", "decided_by", "carol", "incident", p.incident, "created_usec",
+                        (json_int_t) T0, "not_before_usec", 0, "expires_usec", (json_int_t) p.expires_usec);
         ASSERT_TRUE(old);
         ASSERT_OK(heal_state_write(s, "pending", p.id, old));
         ASSERT_OK(heal_pending_load(s, p.id, &q));
