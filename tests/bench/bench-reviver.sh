@@ -324,6 +324,8 @@ report() {
         local m line n p50 p90 p99 max sd50 sd99 h99 verdict
         read -r _ sd50 _ sd99 _ <<<"$(stats "${samples[restart]:-}" "${timeouts[restart]:-0}")"
         echo
+        echo "Host: $(nproc) CPUs; load average at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)" \
+                "(a busy host stretches every mechanism's tail)"
         echo "Worker SIGKILLed -> active again (systemd's monotonic timestamps), $KILLS kills each, same run:"
         printf '%-18s %4s %8s %9s %9s %9s %9s %12s %12s\n' mechanism n timeouts "p50 ms" "p90 ms" "p99 ms" \
                 "max ms" "p50/systemd" "p99/systemd"
@@ -352,6 +354,7 @@ report() {
 # ---- main -----------------------------------------------------------------------------------------
 
 rss_kib="not measured" fork_exec_reviver=- fork_exec_plain=-
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 sandbox_up "$BUILD_DIR" || die "the sandbox did not come up"
 setup_sandbox
 log "killing each worker $KILLS times (heal, Restart=, monit in turn)"
