@@ -76,7 +76,80 @@ void stuck_cgroup_path_done(stuck_cgroup_path *p) {
         *p = (stuck_cgroup_path) {};
 }
 
-int stuck_cgroup_locate(const char *control_group, stuck_cgroup_path *ret) {
+/* Optional files, by what a parent enables for its children (see stuck_cgroup_root_new()). */
+enum {
+        ABSENT_IO_STAT = 1u << 0,
+        ABSENT_PSI_FIRST = 1u << 1, /* one bit per stuck_psi_resource from here */
+        ABSENT_PIDS = 1u << (1 + _STUCK_PSI_MAX),
+        ABSENT_V1_PIDS = 1u << (2 + _STUCK_PSI_MAX),
+        ABSENT_V1_CPUACCT = 1u << (3 + _STUCK_PSI_MAX),
+};
+
+struct stuck_cgroup_absent {
+        stuck_cgroup_absent *next;
+        char *parent; /* the parent control group; "" for the root cgroup itself */
+        unsigned files; /* ABSENT_* */
+};
+
+struct stuck_cgroup_root {
+        stuck_layout layout;
+        const char *v1_cpuacct; /* hybrid: the v1 hierarchy holding cpuacct, NULL when none */
+        stuck_cgroup_absent *absent;
+};
+
+int stuck_cgroup_root_new(stuck_cgroup_root **ret) {
+        stuck_cgroup_root *root;
+        stuck_layout layout;
+        int r;
+
+        r = stuck_cgroup_layout(&layout);
+        if (r < 0)
+                return r;
+        root = calloc(1, sizeof(*root));
+        if (!root)
+                return -ENOMEM;
+        root->layout = layout;
+        if (layout == STUCK_LAYOUT_HYBRID)
+                root->v1_cpuacct = v1_cpuacct_hierarchy(heal_path_cgroup());
+        *ret = root;
+        return 0;
+}
+
+stuck_cgroup_root *stuck_cgroup_root_free(stuck_cgroup_root *root) {
+        if (!root)
+                return NULL;
+        while (root->absent) {
+                stuck_cgroup_absent *a = root->absent;
+                root->absent = a->next;
+                free(a->parent);
+                free(a);
+        }
+        free(root);
+        return NULL;
+}
+
+/* The entry of @control_group's parent, made on first use. NULL on OOM. */
+static stuck_cgroup_absent *absent_of(stuck_cgroup_root *root, const char *control_group) {
+        const char *slash = strrchr(control_group, '/');
+        size_t n = strcmp(control_group, "/") == 0 ? 0 : slash == control_group ? 1 : (size_t) (slash - control_group);
+
+        for (stuck_cgroup_absent *a = root->absent; a; a = a->next)
+                if (strlen(a->parent) == n && strncmp(a->parent, control_group, n) == 0)
+                        return a;
+        stuck_cgroup_absent *a = calloc(1, sizeof(*a));
+        if (!a)
+                return NULL;
+        a->parent = strndup(control_group, n);
+        if (!a->parent) {
+                free(a);
+                return NULL;
+        }
+        a->next = root->absent;
+        root->absent = a;
+        return a;
+}
+
+static int locate(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret) {
         const char *cg = heal_path_cgroup();
         _cleanup_(stuck_cgroup_path_done) stuck_cgroup_path p = {};
         struct stat st;
@@ -87,14 +160,21 @@ int stuck_cgroup_locate(const char *control_group, stuck_cgroup_path *ret) {
         /* "/" is the root cgroup: join without a double slash. */
         const char *rel = strcmp(control_group, "/") == 0 ? "" : control_group;
 
-        r = stuck_cgroup_layout(&p.layout);
-        if (r < 0)
-                return r;
+        if (root) {
+                p.layout = root->layout;
+                p.absent = absent_of(root, control_group);
+                if (!p.absent)
+                        return -ENOMEM;
+        } else {
+                r = stuck_cgroup_layout(&p.layout);
+                if (r < 0)
+                        return r;
+        }
         if (p.layout == STUCK_LAYOUT_V2) {
                 if (asprintf(&p.dir, "%s%s", cg, rel) < 0)
                         return -ENOMEM;
         } else {
-                const char *h = v1_cpuacct_hierarchy(cg);
+                const char *h = root ? root->v1_cpuacct : v1_cpuacct_hierarchy(cg);
                 if (asprintf(&p.dir, "%s/unified%s", cg, rel) < 0 ||
                     asprintf(&p.v1_pids, "%s/pids%s", cg, rel) < 0)
                         return -ENOMEM;
@@ -111,9 +191,44 @@ int stuck_cgroup_locate(const char *control_group, stuck_cgroup_path *ret) {
         return 0;
 }
 
+int stuck_cgroup_locate(const char *control_group, stuck_cgroup_path *ret) {
+        return locate(NULL, control_group, ret);
+}
+
+int stuck_cgroup_locate_in(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret) {
+        if (!root)
+                return -EINVAL;
+        return locate(root, control_group, ret);
+}
+
+/* What one read learns about optional files: the ones known absent are skipped, the ones found absent
+ * are remembered once the cgroup proves to have been there all along (absent_commit()). */
+typedef struct absent_ctx {
+        const stuck_cgroup_absent *known;
+        unsigned found;
+} absent_ctx;
+
+static bool absent_skip(const absent_ctx *a, unsigned bit) {
+        return a->known && (a->known->files & bit);
+}
+
+/* @r: the read's result; -ENOENT of a file in a live cgroup means the file does not exist there. */
+static void absent_note(absent_ctx *a, unsigned bit, int r) {
+        if (r == -ENOENT)
+                a->found |= bit;
+}
+
+static void absent_commit(const stuck_cgroup_path *cg, const absent_ctx *a, int dfd) {
+        /* The cgroup itself may have gone mid-read (then every file is "missing"): only a cgroup still
+         * there speaks for its siblings. */
+        if (!cg->absent || a->found == 0 || faccessat(dfd, "cgroup.procs", F_OK, 0) < 0)
+                return;
+        cg->absent->files |= a->found;
+}
+
 /* One counter file as a single number ("12345\n"); "max" and garbage are -EBADMSG. */
 static int read_single_u64(int dirfd, const char *path, stuck_buf *b, uint64_t *ret) {
-        int r = stuck_read_at(dirfd, path, STUCK_READ_ONE_LINE, b);
+        int r = stuck_read_at(dirfd, path, STUCK_READ_ONE_RECORD, b);
         if (r < 0)
                 return r;
         const char *p = b->data, *end = b->data + b->len;
@@ -124,31 +239,42 @@ static int read_single_u64(int dirfd, const char *path, stuck_buf *b, uint64_t *
         return 0;
 }
 
-static void read_cpu(int dfd, const stuck_cgroup_path *cg, stuck_buf *b, stuck_cgroup_sample *s) {
+/* A v1 directory's one counter file; a missing directory is noted for its siblings. */
+static int read_v1_u64(const char *dir, const char *file, unsigned bit, absent_ctx *a, stuck_buf *b, uint64_t *ret) {
+        if (!dir || absent_skip(a, bit))
+                return -ENOENT;
+        _cleanup_close_ int v1 = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = v1 < 0 ? -errno : read_single_u64(v1, file, b, ret);
+        absent_note(a, bit, v1 < 0 ? r : 0);
+        return r;
+}
+
+static void read_cpu(int dfd, const stuck_cgroup_path *cg, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
         uint64_t v;
 
-        if (stuck_read_at(dfd, "cpu.stat", 0, b) >= 0 && stuck_parse_cpu_stat(b->data, b->len, &v) >= 0) {
+        if (stuck_read_at(dfd, "cpu.stat", STUCK_READ_ONE_RECORD, b) >= 0 &&
+            stuck_parse_cpu_stat(b->data, b->len, &v) >= 0) {
                 s->cpu_usage_usec = v;
                 s->cpu_known = true;
                 return;
         }
         /* Hybrid, and the v2 cpu.stat lacks usage_usec (kernels before 5.x): v1 cpuacct, in ns. */
-        if (!cg->v1_cpuacct)
-                return;
-        _cleanup_close_ int v1 = open(cg->v1_cpuacct, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (v1 < 0 || read_single_u64(v1, "cpuacct.usage", b, &v) < 0)
+        if (read_v1_u64(cg->v1_cpuacct, "cpuacct.usage", ABSENT_V1_CPUACCT, a, b, &v) < 0)
                 return;
         s->cpu_usage_usec = v / 1000;
         s->cpu_known = s->cpu_from_v1 = true;
 }
 
-static void read_tasks(int dfd, const stuck_cgroup_path *cg, stuck_buf *b, stuck_cgroup_sample *s) {
+static void read_tasks(int dfd, const stuck_cgroup_path *cg, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
         uint64_t v;
-        int r = read_single_u64(dfd, "pids.current", b, &v);
-        if (r < 0 && cg->v1_pids) {
-                _cleanup_close_ int v1 = open(cg->v1_pids, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                r = v1 < 0 ? -errno : read_single_u64(v1, "pids.current", b, &v);
+        int r = -ENOENT;
+
+        if (!absent_skip(a, ABSENT_PIDS)) {
+                r = read_single_u64(dfd, "pids.current", b, &v);
+                absent_note(a, ABSENT_PIDS, r);
         }
+        if (r < 0)
+                r = read_v1_u64(cg->v1_pids, "pids.current", ABSENT_V1_PIDS, a, b, &v);
         if (r < 0)
                 return;
         s->n_tasks = v;
@@ -161,25 +287,37 @@ int stuck_cgroup_read_buf(const stuck_cgroup_path *cg, stuck_buf *b, stuck_cgrou
                 [STUCK_PSI_MEMORY] = "memory.pressure",
                 [STUCK_PSI_IO] = "io.pressure",
         };
+        absent_ctx a = { .known = cg->absent };
         stuck_cgroup_sample s = {};
         uint64_t v;
+        int r;
 
         _cleanup_close_ int dfd = open(cg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
 
-        read_cpu(dfd, cg, b, &s);
-        if (stuck_read_at(dfd, "io.stat", 0, b) >= 0 && stuck_parse_io_stat(b->data, b->len, &v) >= 0) {
-                s.io_bytes = v;
-                s.io_known = true;
+        read_cpu(dfd, cg, &a, b, &s);
+        if (!absent_skip(&a, ABSENT_IO_STAT)) {
+                r = stuck_read_at(dfd, "io.stat", STUCK_READ_ONE_RECORD, b);
+                absent_note(&a, ABSENT_IO_STAT, r);
+                if (r >= 0 && stuck_parse_io_stat(b->data, b->len, &v) >= 0) {
+                        s.io_bytes = v;
+                        s.io_known = true;
+                }
         }
         for (size_t i = 0; i < _STUCK_PSI_MAX; i++) {
+                unsigned bit = ABSENT_PSI_FIRST << i;
                 stuck_psi psi;
-                if (stuck_read_at(dfd, pressure[i], 0, b) >= 0 &&
-                    stuck_parse_pressure(b->data, b->len, &psi) >= 0)
+
+                if (absent_skip(&a, bit))
+                        continue;
+                r = stuck_read_at(dfd, pressure[i], STUCK_READ_ONE_RECORD, b);
+                absent_note(&a, bit, r);
+                if (r >= 0 && stuck_parse_pressure(b->data, b->len, &psi) >= 0)
                         s.psi[i] = psi;
         }
-        read_tasks(dfd, cg, b, &s);
+        read_tasks(dfd, cg, &a, b, &s);
+        absent_commit(cg, &a, dfd);
 
         *ret = s;
         return 0;

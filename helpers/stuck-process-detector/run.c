@@ -44,7 +44,9 @@ void stuck_watchdog_ping(void) {
 typedef struct detector {
         sd_bus *bus;
         heal_state *state; /* the guard's (budgets, breakers, idempotency) */
-        heal_state *store; /* samples and tracks, under /run */
+        stuck_store *store; /* samples, tracks and cgroup paths, under /run */
+        stuck_cgroup_root *root; /* the cgroup layout, detected once */
+        int root_error;          /* why there is no root */
         heal_policy *policy;
         char *policy_error;
         stuck_config cfg;
@@ -54,7 +56,8 @@ typedef struct detector {
 static void detector_done(detector *d) {
         sd_bus_unref(d->bus);
         heal_state_free(d->state);
-        heal_state_free(d->store);
+        stuck_store_free(d->store);
+        stuck_cgroup_root_free(d->root);
         heal_policy_free(d->policy);
         free(d->policy_error);
 }
@@ -64,6 +67,7 @@ typedef struct unit_scan {
         const char *unit;
         const char *path;
         char *control_group;
+        char *invocation_id;   /* the unit's, read before its control group; NULL unknown */
         stuck_record rec;      /* what the last run left */
         stuck_unit_sample now; /* this run's sample */
         stuck_heartbeat_spec hb_spec;
@@ -75,6 +79,7 @@ typedef struct unit_scan {
 
 static void unit_scan_done(unit_scan *u) {
         free(u->control_group);
+        free(u->invocation_id);
         stuck_record_done(&u->rec);
         stuck_unit_sample_done(&u->now);
         stuck_heartbeat_spec_done(&u->hb_spec);
@@ -285,6 +290,48 @@ static int class_zombies(detector *d, unit_scan *u) {
         return report(d, u, c, &before, &u->rec.track.zombies, v, "its zombies were reaped", facts, what);
 }
 
+/* The control group the last run had from systemd, while the unit still runs the same invocation and
+ * the directory is there: a unit's slice cannot change while it runs, and a restart is a new invocation.
+ * Return: >0 located, 0 ask systemd, <0 error. */
+static int locate_remembered(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
+        int r;
+
+        if (!u->invocation_id || !u->rec.invocation_id || !u->rec.control_group ||
+            strcmp(u->invocation_id, u->rec.invocation_id) != 0)
+                return 0;
+        r = stuck_cgroup_locate_in(d->root, u->rec.control_group, ret);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0;
+        u->control_group = strdup(u->rec.control_group);
+        return u->control_group ? 1 : -ENOMEM;
+}
+
+/* Where @u's cgroup lives. Return: >0 located, 0 the unit runs nothing, <0 error. */
+static int locate(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
+        int r;
+
+        if (!d->root)
+                return d->root_error;
+        /* First the invocation, then the path: a restart in between pairs the old path with the old
+         * invocation, which the next run does not trust. */
+        if (stuck_unit_invocation_id(u->unit, &u->invocation_id) < 0)
+                u->invocation_id = NULL;
+        r = locate_remembered(d, u, ret);
+        if (r != 0)
+                return r;
+        r = stuck_unit_control_group(d->bus, u->path, &u->control_group);
+        if (r < 0)
+                return r;
+        if (!u->control_group[0])
+                return 0;
+        r = stuck_cgroup_locate_in(d->root, u->control_group, ret);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
 /* This run's sample of @u, against the last one. Return: >0 sampled, 0 the unit runs nothing (its record
  * is dropped), <0 error. */
 static int sample(detector *d, unit_scan *u) {
@@ -293,22 +340,15 @@ static int sample(detector *d, unit_scan *u) {
         unsigned flags = 0;
         int r;
 
-        r = stuck_store_load(d->store, u->unit, &u->rec);
+        r = stuck_store_get(d->store, u->unit, &u->rec);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 u->rec = (stuck_record) {}; /* none, or unusable: this sample is the new baseline */
         prev = u->rec.have_sample ? &u->rec.sample : NULL;
 
-        r = stuck_unit_control_group(d->bus, u->path, &u->control_group);
-        if (r < 0)
-                return r;
-        if (!u->control_group[0])
-                return 0;
-        r = stuck_cgroup_locate(u->control_group, &cg);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
+        r = locate(d, u, &cg);
+        if (r <= 0)
                 return r;
 
         /* Evidence a class is waiting for lives in the processes: read them whatever the counters say. */
@@ -352,7 +392,7 @@ static int scan_unit(detector *d, const char *unit, const char *path, bool enrol
         r = sample(d, &u);
         if (r <= 0) {
                 if (r == 0)
-                        (void) heal_state_remove(d->store, STUCK_STORE_NS, unit);
+                        return stuck_store_drop(d->store, unit);
                 return r;
         }
         d->stats.n_units++;
@@ -373,7 +413,8 @@ static int scan_unit(detector *d, const char *unit, const char *path, bool enrol
                 if (r < 0)
                         return r;
         }
-        return stuck_store_save(d->store, unit, u.acted ? NULL : &u.now, &u.rec.track);
+        return stuck_store_put(d->store, unit, u.acted ? NULL : &u.now, &u.rec.track, u.control_group,
+                               u.invocation_id);
 }
 
 static int setup(detector *d) {
@@ -388,6 +429,10 @@ static int setup(detector *d) {
         r = stuck_store_open(&d->store);
         if (r < 0)
                 return r;
+        /* A layout heal cannot read fails the units that need it, as each comes up. */
+        d->root_error = stuck_cgroup_root_new(&d->root);
+        if (d->root_error == -ENOMEM)
+                return d->root_error;
         r = heal_policy_load(NULL, &d->policy, &d->policy_error);
         if (r < 0) {
                 d->policy = NULL;
@@ -467,7 +512,7 @@ int run(stuck_run_stats *ret_stats) {
                                 d.stats.first_error = r;
                 }
         }
-        r = stuck_store_prune(d.store, names);
+        r = stuck_store_commit(d.store, names);
         if (r < 0)
                 return r;
         (void) heal_metrics_write(d.state, NULL);

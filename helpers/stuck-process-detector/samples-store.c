@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Per-unit samples and tracks as heal_state records: {"sample": <stuck sample JSON> | null, "track": {...}}. */
+/* The store as heal_state records: "scan"/"units" = {"units": {<unit>: {"track": {...}, "sample": <stuck
+ * sample JSON> | null, "sample_record": <its monotonic_usec>, "control_group", "invocation_id"}}}, and
+ * "samples"/<unit> = {"sample": <stuck sample JSON>} for the samples that hold processes. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +11,62 @@
 #include "heal/paths.h"
 #include "samples-store.h"
 
-int stuck_store_open(heal_state **ret) {
+struct stuck_store {
+        heal_state *state;
+        json_t *units; /* unit name -> its entry */
+};
+
+heal_state *stuck_store_state(stuck_store *s) {
+        return s ? s->state : NULL;
+}
+
+stuck_store *stuck_store_free(stuck_store *s) {
+        if (!s)
+                return NULL;
+        heal_state_free(s->state);
+        json_decref(s->units);
+        free(s);
+        return NULL;
+}
+
+/* The per-unit records of the version before: gone once the store is in its new form. */
+static void remove_legacy(heal_state *st) {
+        _cleanup_strv_free_ char **keys = NULL;
+
+        if (heal_state_list(st, STUCK_STORE_LEGACY_NS, &keys) <= 0)
+                return;
+        for (char **k = keys; *k; k++)
+                (void) heal_state_remove_flags(st, STUCK_STORE_LEGACY_NS, *k, HEAL_STATE_WRITE_NOSYNC);
+}
+
+int stuck_store_open(stuck_store **ret) {
+        _cleanup_(stuck_store_freep) stuck_store *s = NULL;
+        _cleanup_json_ json_t *data = NULL;
         _cleanup_free_ char *dir = NULL;
+        json_t *units;
+        int r;
 
         if (asprintf(&dir, "%s/stuck", heal_path_run_dir()) < 0)
                 return -ENOMEM;
-        return heal_state_open(dir, ret);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        r = heal_state_open(dir, &s->state);
+        if (r < 0)
+                return r;
+
+        r = heal_state_read(s->state, STUCK_STORE_NS, STUCK_STORE_KEY, &data);
+        if (r == -ENOENT)
+                remove_legacy(s->state);
+        else if (r < 0 && r != -EBADMSG)
+                return r;
+        units = json_object_get(data, "units");
+        /* Missing or corrupt: every unit starts from a fresh baseline. */
+        s->units = json_is_object(units) ? json_incref(units) : json_object();
+        if (!s->units)
+                return -ENOMEM;
+        *ret = TAKE_PTR(s);
+        return 0;
 }
 
 void stuck_record_done(stuck_record *r) {
@@ -22,23 +74,69 @@ void stuck_record_done(stuck_record *r) {
                 return;
         stuck_unit_sample_done(&r->sample);
         stuck_track_done(&r->track);
+        free(r->control_group);
+        free(r->invocation_id);
         *r = (stuck_record) {};
 }
 
-int stuck_store_load(heal_state *s, const char *unit, stuck_record *ret) {
-        _cleanup_(stuck_record_done) stuck_record rec = {};
+/* An optional string member: absent or null is NULL. */
+static int get_str(const json_t *o, const char *key, char **ret) {
+        const json_t *v = json_object_get(o, key);
+
+        if (!v || json_is_null(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                return -EBADMSG;
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* The sample kept in its own record; it must be the one the entry names (a run that died between
+ * writing it and its commit leaves a newer one). */
+static int load_own_sample(stuck_store *s, const char *unit, const json_t *at, stuck_unit_sample *ret) {
+        _cleanup_(stuck_unit_sample_done) stuck_unit_sample sample = {};
         _cleanup_json_ json_t *data = NULL;
-        json_t *sample, *track;
         int r;
 
-        r = heal_state_read(s, STUCK_STORE_NS, unit, &data);
+        if (!json_is_integer(at))
+                return -EBADMSG;
+        r = heal_state_read(s->state, STUCK_STORE_SAMPLES_NS, unit, &data);
+        if (r == -ENOENT)
+                return -EBADMSG;
         if (r < 0)
                 return r;
-        sample = json_object_get(data, "sample");
-        track = json_object_get(data, "track");
+        r = stuck_unit_sample_from_json(json_object_get(data, "sample"), &sample);
+        if (r < 0)
+                return r;
+        if ((json_int_t) sample.monotonic_usec != json_integer_value(at))
+                return -EBADMSG;
+        *ret = sample;
+        sample = (stuck_unit_sample) {};
+        return 0;
+}
+
+int stuck_store_get(stuck_store *s, const char *unit, stuck_record *ret) {
+        _cleanup_(stuck_record_done) stuck_record rec = {};
+        const json_t *e = json_object_get(s->units, unit), *sample, *track, *at;
+        int r;
+
+        if (!e)
+                return -ENOENT;
+        if (!json_is_object(e))
+                return -EBADMSG;
+        sample = json_object_get(e, "sample");
+        track = json_object_get(e, "track");
+        at = json_object_get(e, "sample_record");
         if (!track)
                 return -EBADMSG;
-        if (sample && !json_is_null(sample)) {
+        if (at) {
+                r = load_own_sample(s, unit, at, &rec.sample);
+                if (r < 0)
+                        return r;
+                rec.have_sample = true;
+        } else if (sample && !json_is_null(sample)) {
                 r = stuck_unit_sample_from_json(sample, &rec.sample);
                 if (r < 0)
                         return r;
@@ -47,13 +145,28 @@ int stuck_store_load(heal_state *s, const char *unit, stuck_record *ret) {
         r = stuck_track_from_json(track, &rec.track);
         if (r < 0)
                 return r;
+        r = get_str(e, "control_group", &rec.control_group);
+        if (r >= 0)
+                r = get_str(e, "invocation_id", &rec.invocation_id);
+        if (r < 0)
+                return r;
         *ret = rec;
         rec = (stuck_record) {};
         return 0;
 }
 
-int stuck_store_save(heal_state *s, const char *unit, const stuck_unit_sample *sample, const stuck_track *track) {
-        _cleanup_json_ json_t *data = NULL, *js = NULL, *jt = NULL;
+static bool has_own_sample(stuck_store *s, const char *unit) {
+        return json_object_get(json_object_get(s->units, unit), "sample_record") != NULL;
+}
+
+static json_t *str_or_null(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+int stuck_store_put(stuck_store *s, const char *unit, const stuck_unit_sample *sample, const stuck_track *track,
+                    const char *control_group, const char *invocation_id) {
+        _cleanup_json_ json_t *e = NULL, *js = NULL, *jt = NULL;
+        bool own = sample && sample->descended;
         int r;
 
         if (sample) {
@@ -64,10 +177,37 @@ int stuck_store_save(heal_state *s, const char *unit, const stuck_unit_sample *s
         r = stuck_track_to_json(track, &jt);
         if (r < 0)
                 return r;
-        data = json_pack("{s:O,s:O}", "sample", js ?: json_null(), "track", jt);
-        if (!data)
+        e = json_pack("{s:O,s:o,s:o,s:o}", "track", jt, "sample", own ? json_null() : json_incref(js ?: json_null()),
+                      "control_group", str_or_null(control_group), "invocation_id", str_or_null(invocation_id));
+        if (!e)
                 return -ENOMEM;
-        return heal_state_write(s, STUCK_STORE_NS, unit, data);
+
+        if (own) {
+                _cleanup_json_ json_t *data = json_pack("{s:O}", "sample", js);
+
+                if (!data || json_object_set_new(e, "sample_record", json_integer((json_int_t) sample->monotonic_usec)) < 0)
+                        return -ENOMEM;
+                r = heal_state_write_flags(s->state, STUCK_STORE_SAMPLES_NS, unit, data, HEAL_STATE_WRITE_NOSYNC);
+                if (r < 0)
+                        return r;
+        } else if (has_own_sample(s, unit)) {
+                r = heal_state_remove_flags(s->state, STUCK_STORE_SAMPLES_NS, unit, HEAL_STATE_WRITE_NOSYNC);
+                if (r < 0)
+                        return r;
+        }
+        return json_object_set(s->units, unit, e) < 0 ? -ENOMEM : 0;
+}
+
+int stuck_store_drop(stuck_store *s, const char *unit) {
+        int r;
+
+        if (has_own_sample(s, unit)) {
+                r = heal_state_remove_flags(s->state, STUCK_STORE_SAMPLES_NS, unit, HEAL_STATE_WRITE_NOSYNC);
+                if (r < 0)
+                        return r;
+        }
+        (void) json_object_del(s->units, unit);
+        return 0;
 }
 
 static bool in(char *const *l, const char *s) {
@@ -77,20 +217,57 @@ static bool in(char *const *l, const char *s) {
         return false;
 }
 
-int stuck_store_prune(heal_state *s, char *const *keep) {
+/* Samples in their own records that no entry names. */
+static int remove_orphans(stuck_store *s) {
         _cleanup_strv_free_ char **keys = NULL;
-        int r, n = 0;
+        int r;
 
-        r = heal_state_list(s, STUCK_STORE_NS, &keys);
-        if (r < 0)
+        r = heal_state_list(s->state, STUCK_STORE_SAMPLES_NS, &keys);
+        if (r <= 0)
                 return r;
-        for (char **k = keys; k && *k; k++) {
-                if (in(keep, *k))
+        for (char **k = keys; *k; k++) {
+                if (has_own_sample(s, *k))
                         continue;
-                r = heal_state_remove(s, STUCK_STORE_NS, *k);
+                r = heal_state_remove_flags(s->state, STUCK_STORE_SAMPLES_NS, *k, HEAL_STATE_WRITE_NOSYNC);
                 if (r < 0)
                         return r;
+        }
+        return 0;
+}
+
+int stuck_store_commit(stuck_store *s, char *const *keep) {
+        _cleanup_strv_free_ char **gone = NULL;
+        _cleanup_json_ json_t *data = NULL;
+        size_t n = 0, i = 0;
+        const char *unit;
+        json_t *e;
+        int r;
+
+        gone = calloc(json_object_size(s->units) + 1, sizeof(char *));
+        if (!gone)
+                return -ENOMEM;
+        json_object_foreach (s->units, unit, e) {
+                if (in(keep, unit))
+                        continue;
+                gone[n] = strdup(unit);
+                if (!gone[n])
+                        return -ENOMEM;
                 n++;
         }
-        return n;
+        for (i = 0; i < n; i++) {
+                r = stuck_store_drop(s, gone[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = remove_orphans(s);
+        if (r < 0)
+                return r;
+
+        data = json_pack("{s:O}", "units", s->units);
+        if (!data)
+                return -ENOMEM;
+        r = heal_state_write_flags(s->state, STUCK_STORE_NS, STUCK_STORE_KEY, data, HEAL_STATE_WRITE_NOSYNC);
+        if (r < 0)
+                return r;
+        return (int) n;
 }

@@ -24,11 +24,16 @@ typedef enum stuck_layout {
  */
 int stuck_cgroup_layout(stuck_layout *ret);
 
+/* What one run learns once about the cgroup tree (see stuck_cgroup_root_new()). */
+typedef struct stuck_cgroup_root stuck_cgroup_root;
+typedef struct stuck_cgroup_absent stuck_cgroup_absent;
+
 typedef struct stuck_cgroup_path {
         char *dir;           /* the unit's v2 directory: cpu.stat, io.stat, *.pressure, cgroup.procs */
         char *v1_cpuacct;    /* hybrid only: <cg>/cpu,cpuacct/<path> (or cpuacct/), else NULL */
         char *v1_pids;       /* hybrid only: <cg>/pids/<path>, else NULL */
         stuck_layout layout;
+        stuck_cgroup_absent *absent; /* owned by the root it was located in; NULL: nothing remembered */
 } stuck_cgroup_path;
 
 /**
@@ -47,6 +52,28 @@ int stuck_cgroup_locate(const char *control_group, stuck_cgroup_path *ret);
 
 /* Frees the strings; safe on a zeroed or already released struct. */
 void stuck_cgroup_path_done(stuck_cgroup_path *p);
+
+/**
+ * stuck_cgroup_root_new() - the layout of heal_path_cgroup(), detected once for a run of many units.
+ * @ret: the new root (stuck_cgroup_root_free()).
+ *
+ * Paths located in it (stuck_cgroup_locate_in()) share what their reads learn: an optional counter
+ * file (io.stat, a *.pressure file, pids.current, a v1 hierarchy) found missing in one cgroup, whose
+ * directory was there all along, is missing in every cgroup under the same parent (a controller's files
+ * exist where the parent enables it), and is not tried again there while the root lives. Keep a root
+ * for one run: controllers may be enabled between runs.
+ *
+ * Return: 0; -EOPNOTSUPP for a legacy v1-only layout; -ENOMEM; other -errno.
+ */
+int stuck_cgroup_root_new(stuck_cgroup_root **ret);
+stuck_cgroup_root *stuck_cgroup_root_free(stuck_cgroup_root *r);
+static inline void stuck_cgroup_root_freep(stuck_cgroup_root **r) {
+        stuck_cgroup_root_free(*r);
+}
+
+/* stuck_cgroup_locate() with the layout of @root (not detected again) and its memory of missing files;
+ * the path must not outlive @root. Return: as stuck_cgroup_locate(). */
+int stuck_cgroup_locate_in(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret);
 
 /* ---- cgroup counters ---------------------------------------------------------------------------- */
 

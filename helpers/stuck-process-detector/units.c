@@ -2,7 +2,12 @@
 /* The unit properties the detector reads per unit, by the object path ListUnitsByPatterns gave: one
  * property per call, no LoadUnit, so a scan of many units stays cheap on the bus. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-id128.h>
+#include <unistd.h>
 
 #include "heal/cleanup.h"
 #include "detector.h"
@@ -42,6 +47,31 @@ static int get_trivial(sd_bus *bus, const char *path, const char *iface, const c
                 return -EINVAL;
         r = sd_bus_get_property_trivial(bus, SD_DEST, path, iface, prop, &e, type, ret);
         return r < 0 ? error_to_errno(&e, r) : 0;
+}
+
+int stuck_unit_invocation_id_at(const char *dir, const char *unit, char **ret) {
+        _cleanup_free_ char *p = NULL;
+        char id[SD_ID128_STRING_MAX + 1]; /* one byte more than an id: a longer target shows */
+        ssize_t n;
+
+        if (!dir || !unit || !unit[0] || strchr(unit, '/'))
+                return -EINVAL;
+        if (asprintf(&p, "%s/invocation:%s", dir, unit) < 0)
+                return -ENOMEM;
+        n = readlink(p, id, sizeof(id));
+        if (n < 0)
+                return -errno;
+        if (n != SD_ID128_STRING_MAX - 1)
+                return -EBADMSG;
+        id[n] = 0;
+        if (strspn(id, "0123456789abcdef") != (size_t) n)
+                return -EBADMSG;
+        *ret = strdup(id);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int stuck_unit_invocation_id(const char *unit, char **ret) {
+        return stuck_unit_invocation_id_at(STUCK_UNITS_RUN_DIR, unit, ret);
 }
 
 int stuck_unit_control_group(sd_bus *bus, const char *path, char **ret) {

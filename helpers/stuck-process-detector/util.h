@@ -15,9 +15,11 @@ typedef struct stuck_buf {
 void stuck_buf_done(stuck_buf *b);
 
 enum {
-        /* The file is one record written at once (a /proc/PID/stat line): a short read ending in
-         * '\n' holds all of it, so skip the read that would only return EOF. */
-        STUCK_READ_ONE_LINE = 1u << 0,
+        /* The file is one record the kernel formats whole and hands out from that (a /proc/PID/stat
+         * line, a cgroup counter file: seq_file fills a read as far as the data goes): a short read
+         * ending in '\n' holds all of it, so skip the read that would only return EOF. */
+        STUCK_READ_ONE_RECORD = 1u << 0,
+        STUCK_READ_ONE_LINE = STUCK_READ_ONE_RECORD,
 };
 
 /**

@@ -11,6 +11,7 @@
 #include "heal/paths.h"
 #include "heal/policy.h"
 #include "decide.h"
+#include "detector.h"
 #include "samples-store.h"
 #include "test-util.h"
 
@@ -200,9 +201,9 @@ static void test_shipped_policy(void) {
 }
 
 static void test_store(void) {
-        _cleanup_free_ char *dir = test_tmpdir(), *corrupt = NULL;
-        _cleanup_(heal_state_freep) heal_state *s = NULL;
-        _cleanup_(stuck_record_done) stuck_record rec = {}, rec2 = {};
+        _cleanup_free_ char *dir = test_tmpdir(), *own = NULL;
+        _cleanup_(stuck_store_freep) stuck_store *s = NULL, *s2 = NULL;
+        _cleanup_(stuck_record_done) stuck_record rec = {}, rec2 = {}, rec3 = {};
         _cleanup_strv_free_ char **keys = NULL;
         stuck_proc_sample proc = { .pid = 9, .start_ticks = 90, .comm = (char *) "w", .state = 'S', .cpu_usec = 5,
                                    .n_threads = 1 };
@@ -213,17 +214,45 @@ static void test_store(void) {
                 .procs = &proc,
                 .n_procs = 1,
         };
+        stuck_unit_sample counters = { .monotonic_usec = 124, .cgroup = { .cpu_known = true, .cpu_usage_usec = 80 } };
         stuck_track t = { .stale_since = 5, .stuck = { .incident = "00000000000000000000000000000001",
                                                        .since_usec = 6, .n_samples = 1 } };
-        char *keep[] = { (char *) "a.service", NULL };
+        char *keep[] = { (char *) "a.service", (char *) "d.service", NULL };
+        struct stat st;
 
         ASSERT_OK(setenv("HEAL_RUN_DIR", dir, 1));
+        /* A record per unit from the version before goes on the first open. */
+        {
+                _cleanup_(heal_state_freep) heal_state *old = NULL;
+                _cleanup_json_ json_t *o = json_object();
+                _cleanup_free_ char *odir = NULL;
+                ASSERT_TRUE(asprintf(&odir, "%s/stuck", dir) > 0);
+                ASSERT_OK(heal_state_open(odir, &old));
+                ASSERT_OK(heal_state_write(old, STUCK_STORE_LEGACY_NS, "x.service", o));
+        }
         ASSERT_OK(stuck_store_open(&s));
-        ASSERT_TRUE(strstr(heal_state_path(s), "/stuck"));
-        ASSERT_EQ(stuck_store_load(s, "a.service", &rec), -ENOENT);
+        ASSERT_TRUE(strstr(heal_state_path(stuck_store_state(s)), "/stuck"));
+        ASSERT_EQ(heal_state_list(stuck_store_state(s), STUCK_STORE_LEGACY_NS, &keys), 0);
+        strv_free(keys);
+        keys = NULL;
+        ASSERT_EQ(stuck_store_get(s, "a.service", &rec), -ENOENT);
 
-        ASSERT_OK(stuck_store_save(s, "a.service", &sample, &t));
-        ASSERT_OK(stuck_store_load(s, "a.service", &rec));
+        /* A descended sample goes to its own record at once; the rest waits for the commit. */
+        ASSERT_OK(stuck_store_put(s, "a.service", &sample, &t, "/system.slice/a.service",
+                                  "0123456789abcdef0123456789abcdef"));
+        ASSERT_TRUE(asprintf(&own, "%s/stuck/" STUCK_STORE_SAMPLES_NS "/a.service", dir) > 0);
+        ASSERT_OK(stat(own, &st));
+        ASSERT_OK(stuck_store_put(s, "b.service", NULL, &t, NULL, NULL)); /* after acting: no baseline */
+        ASSERT_OK(stuck_store_put(s, "d.service", &counters, &t, "/d.slice/d.service", NULL));
+        ASSERT_OK(stuck_store_get(s, "a.service", &rec));
+        ASSERT_TRUE(rec.have_sample);
+        ASSERT_EQ(rec.sample.n_procs, 1);
+        rec = (stuck_record_done(&rec), (stuck_record) {});
+        ASSERT_EQ(stuck_store_commit(s, keep), 1); /* b does not run any more */
+        s = stuck_store_free(s);
+
+        ASSERT_OK(stuck_store_open(&s2));
+        ASSERT_OK(stuck_store_get(s2, "a.service", &rec));
         ASSERT_TRUE(rec.have_sample);
         ASSERT_EQ(rec.sample.monotonic_usec, 123);
         ASSERT_TRUE(rec.sample.cgroup.cpu_known && rec.sample.cgroup.cpu_usage_usec == 77);
@@ -232,27 +261,63 @@ static void test_store(void) {
         ASSERT_EQ(rec.sample.procs[0].pid, 9);
         ASSERT_EQ(rec.track.stale_since, 5);
         ASSERT_STREQ(rec.track.stuck.incident, t.stuck.incident);
+        ASSERT_STREQ(rec.control_group, "/system.slice/a.service");
+        ASSERT_STREQ(rec.invocation_id, "0123456789abcdef0123456789abcdef");
+        ASSERT_EQ(stuck_store_get(s2, "b.service", &rec2), -ENOENT);
+        ASSERT_OK(stuck_store_get(s2, "d.service", &rec2));
+        ASSERT_TRUE(rec2.have_sample && rec2.sample.descended == 0 && rec2.sample.cgroup.cpu_usage_usec == 80);
+        ASSERT_STREQ(rec2.control_group, "/d.slice/d.service");
+        ASSERT_TRUE(!rec2.invocation_id);
 
-        /* After acting there is no baseline: saved without a sample. */
-        ASSERT_OK(stuck_store_save(s, "b.service", NULL, &t));
-        ASSERT_OK(stuck_store_load(s, "b.service", &rec2));
-        ASSERT_TRUE(!rec2.have_sample);
+        /* Stops descending: its own record goes with the next put. */
+        ASSERT_OK(stuck_store_put(s2, "a.service", &counters, &t, "/system.slice/a.service", NULL));
+        ASSERT_EQ(stat(own, &st), -1);
+        ASSERT_EQ(errno, ENOENT);
 
-        /* A record that is not ours is refused, never half-read. */
-        ASSERT_TRUE(asprintf(&corrupt, "%s/stuck/units/c.service", dir) > 0);
+        /* An own record that is not the one the entry names (a run died before its commit) is no baseline. */
+        ASSERT_OK(stuck_store_put(s2, "d.service", &sample, &t, NULL, NULL));
+        ASSERT_OK(stuck_store_commit(s2, keep));
+        sample.monotonic_usec = 999;
+        ASSERT_OK(stuck_store_put(s2, "d.service", &sample, &t, NULL, NULL));
+        s2 = stuck_store_free(s2);
+        ASSERT_OK(stuck_store_open(&s));
+        ASSERT_EQ(stuck_store_get(s, "d.service", &rec3), -EBADMSG);
+
+        /* A store record that is not ours is an empty store, never half-read. */
+        s = stuck_store_free(s);
+        _cleanup_free_ char *corrupt = NULL;
+        ASSERT_TRUE(asprintf(&corrupt, "%s/stuck/" STUCK_STORE_NS "/" STUCK_STORE_KEY, dir) > 0);
         FILE *f = fopen(corrupt, "we");
         ASSERT_TRUE(f);
-        fputs("{\"heal_state\": 1, \"key\": \"c.service\", \"sum\": \"0\", \"data\": {}}", f);
+        fputs("{\"heal_state\": 1, \"key\": \"units\", \"sum\": \"0\", \"data\": {}}", f);
         fclose(f);
-        stuck_record junk = {};
-        ASSERT_EQ(stuck_store_load(s, "c.service", &junk), -EBADMSG);
-
-        /* Units no longer running lose their records (b, and c with its unusable one). */
-        ASSERT_EQ(stuck_store_prune(s, keep), 2);
-        ASSERT_EQ(heal_state_list(s, STUCK_STORE_NS, &keys), 1);
-        ASSERT_STREQ(keys[0], "a.service");
+        ASSERT_OK(stuck_store_open(&s));
+        ASSERT_EQ(stuck_store_get(s, "a.service", &rec3), -ENOENT);
+        /* ...and its commit removes the samples nothing names any more. */
+        ASSERT_EQ(stuck_store_commit(s, keep), 0);
+        ASSERT_EQ(heal_state_list(stuck_store_state(s), STUCK_STORE_SAMPLES_NS, &keys), 0);
 
         unsetenv("HEAL_RUN_DIR");
+        test_rm_rf(dir);
+}
+
+/* The invocation id that tells the run whether a remembered control group still holds. */
+static void test_invocation_id(void) {
+        _cleanup_free_ char *dir = test_tmpdir(), *a = NULL, *bad = NULL, *id = NULL;
+
+        ASSERT_TRUE(asprintf(&a, "%s/invocation:a.service", dir) > 0);
+        ASSERT_TRUE(asprintf(&bad, "%s/invocation:bad.service", dir) > 0);
+        ASSERT_OK(symlink("0123456789abcdef0123456789abcdef", a));
+        ASSERT_OK(symlink("0123456789abcdef0123456789abcdef0", bad));
+        ASSERT_OK(stuck_unit_invocation_id_at(dir, "a.service", &id));
+        ASSERT_STREQ(id, "0123456789abcdef0123456789abcdef");
+        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "none.service", &id), -ENOENT);
+        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "bad.service", &id), -EBADMSG);
+        ASSERT_OK(unlink(bad));
+        ASSERT_OK(symlink("0123456789ABCDEF0123456789abcdef", bad));
+        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "bad.service", &id), -EBADMSG);
+        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "../a.service", &id), -EINVAL);
+        ASSERT_STREQ(id, "0123456789abcdef0123456789abcdef"); /* untouched by the failures */
         test_rm_rf(dir);
 }
 
@@ -266,5 +331,6 @@ int main(void) {
         test_decide();
         test_shipped_policy();
         test_store();
+        test_invocation_id();
         return 0;
 }

@@ -183,6 +183,78 @@ static void test_counters_hybrid(void) {
         ASSERT_EQ(s.cpu_usage_usec, 7);
 }
 
+/* One root per run: a file missing where the parent does not enable its controller is not tried again
+ * for the siblings, but is for cgroups under another parent, and again by the next run's root. */
+static void test_cgroup_root(void) {
+        _cleanup_(stuck_cgroup_root_freep) stuck_cgroup_root *r = NULL, *next = NULL;
+        stuck_cgroup_path a = {}, b = {}, c = {}, gone = {}, late = {};
+        stuck_cgroup_sample s;
+
+        fresh_root();
+        mkdirs("cg");
+        ASSERT_EQ(stuck_cgroup_root_new(&r), -EOPNOTSUPP);
+        put("cg/unified/cgroup.controllers", "\n");
+        ASSERT_OK(stuck_cgroup_root_new(&r));
+        ASSERT_EQ(stuck_cgroup_locate_in(r, "/system.slice/none.service", &a), -ENOENT);
+        ASSERT_EQ(stuck_cgroup_locate_in(r, "system.slice", &a), -EINVAL);
+        for (const char *u = "a"; u; u = u[0] == 'a' ? "b" : NULL) {
+                char path[128];
+                snprintf(path, sizeof path, "cg/unified/system.slice/%s.service/cpu.stat", u);
+                put(path, "usage_usec 5\n");
+                snprintf(path, sizeof path, "cg/unified/system.slice/%s.service/cgroup.procs", u);
+                put(path, "%s", "");
+        }
+        put("cg/unified/other.slice/c.service/cpu.stat", "usage_usec 6\n");
+        put("cg/unified/other.slice/c.service/cgroup.procs", "%s", "");
+        put("cg/unified/other.slice/c.service/io.stat", "8:0 rbytes=1 wbytes=2 rios=1 wios=1\n");
+        put("cg/unified/other.slice/c.service/memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n");
+        ASSERT_OK(stuck_cgroup_locate_in(r, "/system.slice/a.service", &a));
+        ASSERT_EQ(a.layout, STUCK_LAYOUT_HYBRID);
+        ASSERT_TRUE(a.v1_pids && strstr(a.dir, "/cg/unified/system.slice/a.service"));
+        ASSERT_OK(stuck_cgroup_read(&a, &s));
+        ASSERT_TRUE(s.cpu_known && !s.io_known && !s.tasks_known && !s.psi[STUCK_PSI_MEMORY].known);
+
+        /* b would have them now, but its parent was found not to give them: not tried. */
+        put("cg/unified/system.slice/b.service/io.stat", "8:0 rbytes=1 wbytes=2 rios=1 wios=1\n");
+        put("cg/unified/system.slice/b.service/pids.current", "4\n");
+        put("cg/unified/system.slice/b.service/memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n");
+        ASSERT_OK(stuck_cgroup_locate_in(r, "/system.slice/b.service", &b));
+        ASSERT_OK(stuck_cgroup_read(&b, &s));
+        ASSERT_TRUE(s.cpu_known && s.cpu_usage_usec == 5);
+        ASSERT_TRUE(!s.io_known && !s.tasks_known && !s.psi[STUCK_PSI_MEMORY].known);
+
+        /* Another parent is asked for itself. */
+        ASSERT_OK(stuck_cgroup_locate_in(r, "/other.slice/c.service", &c));
+        ASSERT_OK(stuck_cgroup_read(&c, &s));
+        ASSERT_TRUE(s.io_known && s.io_bytes == 3 && s.psi[STUCK_PSI_MEMORY].known);
+        ASSERT_TRUE(!s.tasks_known && !s.psi[STUCK_PSI_CPU].known);
+
+        /* A cgroup gone mid-read (it no longer shows its cgroup.procs) speaks for no sibling. */
+        put("cg/unified/third.slice/gone.service/cpu.stat", "usage_usec 1\n");
+        put("cg/unified/third.slice/late.service/cpu.stat", "usage_usec 1\n");
+        put("cg/unified/third.slice/late.service/cgroup.procs", "%s", "");
+        put("cg/unified/third.slice/late.service/cpu.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=2\n");
+        ASSERT_OK(stuck_cgroup_locate_in(r, "/third.slice/gone.service", &gone));
+        ASSERT_OK(stuck_cgroup_locate_in(r, "/third.slice/late.service", &late));
+        ASSERT_OK(stuck_cgroup_read(&gone, &s));
+        ASSERT_TRUE(!s.psi[STUCK_PSI_CPU].known);
+        ASSERT_OK(stuck_cgroup_read(&late, &s));
+        ASSERT_TRUE(s.psi[STUCK_PSI_CPU].known && s.psi[STUCK_PSI_CPU].some_total_usec == 2);
+
+        /* The next run starts over. */
+        stuck_cgroup_path_done(&b);
+        ASSERT_OK(stuck_cgroup_root_new(&next));
+        ASSERT_OK(stuck_cgroup_locate_in(next, "/system.slice/b.service", &b));
+        ASSERT_OK(stuck_cgroup_read(&b, &s));
+        ASSERT_TRUE(s.io_known && s.tasks_known && s.n_tasks == 4 && s.psi[STUCK_PSI_MEMORY].known);
+
+        stuck_cgroup_path_done(&a);
+        stuck_cgroup_path_done(&b);
+        stuck_cgroup_path_done(&c);
+        stuck_cgroup_path_done(&gone);
+        stuck_cgroup_path_done(&late);
+}
+
 /* A v2 unit "w.service" whose cgroup.procs lists @procs. */
 static void unit_v2(const char *procs, uint64_t usage, const char *pids_current) {
         put("cg/cgroup.controllers", "cpu io memory pids\n");
@@ -438,6 +510,7 @@ int main(void) {
         test_layout();
         test_counters_v2();
         test_counters_hybrid();
+        test_cgroup_root();
         test_descent_rule();
         test_procs();
         test_d_state();
