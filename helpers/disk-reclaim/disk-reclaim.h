@@ -13,9 +13,6 @@
 #define DISK_SCRATCH_SUBDIR "disk-reclaim"
 #define DISK_PLANS_SUBDIR "plans"
 #define DISK_STATE_FALLBACK_SUBDIR "state-fallback"
-/* Below this much room on the state dir's filesystem, state goes to the fallback. */
-#define DISK_STATE_RESERVE_BYTES (UINT64_C(1) << 20)
-#define DISK_STATE_RESERVE_INODES UINT64_C(64)
 
 typedef struct disk_options {
         const char *mount; /* --mount: only this mount point */

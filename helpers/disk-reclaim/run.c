@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,29 +133,14 @@ static int open_subdir_state(const char *sub, heal_state **ret, char **ret_path)
         return 0;
 }
 
-/* A full disk is disk-reclaim's normal working condition: when the state
- * dir's filesystem has no room left for a record, the guard would fail closed
- * on every write and nothing would ever be freed. So state moves to tmpfs
+/* A full disk is disk-reclaim's normal working condition: libheal's state
+ * keeps a reserve for it (heal_state_open()), and the guard's audit says when
+ * a run lived on it, so budgets, breakers and claims stay the real ones. Only
+ * a state dir that cannot be opened at all moves state to tmpfs for this run
  * (budgets and breakers start over there, which the audit says). */
-static bool state_dir_full(void) {
-        struct statvfs sv;
-        uint64_t room;
-
-        if (statvfs(heal_path_state_dir(), &sv) < 0)
-                return false; /* missing: heal_state_open() creates it or fails on its own */
-        /* Root writes into the filesystem's reserve, others do not. */
-        room = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
-        return room < DISK_STATE_RESERVE_BYTES || (sv.f_files > 0 && sv.f_ffree < DISK_STATE_RESERVE_INODES);
-}
-
 static int open_state(disk_run *dr) {
-        int r;
-
-        if (!state_dir_full()) {
-                r = heal_state_open(NULL, &dr->state);
-                if (r != -ENOSPC && r != -EDQUOT)
-                        return r;
-        }
+        if (heal_state_open(NULL, &dr->state) >= 0)
+                return 0;
         return open_subdir_state(DISK_STATE_FALLBACK_SUBDIR, &dr->state, &dr->state_fallback);
 }
 
@@ -367,7 +351,8 @@ int run(const disk_options *o) {
                          dr.state_fallback ? " (state on tmpfs)" : "");
         if (dr.state_fallback)
                 fprintf(stderr,
-                        "disk-reclaim: the state dir's filesystem is full; state in %s for this run\n",
+                        "disk-reclaim: cannot open the state dir %s; state in %s for this run\n",
+                        heal_path_state_dir(),
                         dr.state_fallback);
 
         if (!dr.policy)

@@ -22,7 +22,7 @@ typedef struct disk_run {
         uint64_t now_usec;
         heal_state *state;    /* the guard's state: the state dir, or the fallback */
         heal_state *scratch;  /* heal_path_run_dir()/disk-reclaim: samples and the run lock */
-        char *state_fallback; /* the fallback dir when the state dir's filesystem is full, else NULL */
+        char *state_fallback; /* the fallback dir when the state dir cannot be opened, else NULL */
         sd_bus *bus;          /* NULL when the bus is unreachable: the guard then fails closed */
         heal_policy *policy;  /* NULL when invalid (policy_error says why) */
         char *policy_error;

@@ -10,6 +10,7 @@
 #include "heal/escalate.h"
 #include "heal/hash.h"
 #include "heal/metrics.h"
+#include "heal/state.h"
 
 uint64_t guard_now(const guard_run *run) {
         struct timespec ts;
@@ -33,12 +34,30 @@ static void count(guard_run *run, heal_event ev) {
         (void) heal_metrics_count(run->g->state, run->a->class, ev);
 }
 
+/* The action's facts, plus "state_reserve": "used" once a state write of
+ * this handle had to release the reserve: the audit says that state ran on
+ * its last space. NULL when there is nothing to add (or no memory). */
+static json_t *facts_with_reserve(const guard_run *run) {
+        if (!heal_state_reserve_used(run->g->state))
+                return NULL;
+        json_t *facts = run->inc.facts ? json_copy(run->inc.facts) : json_object();
+        if (facts && json_object_set_new(facts, "state_reserve", json_string("used")) < 0) {
+                json_decref(facts);
+                return NULL;
+        }
+        return facts;
+}
+
 static void emit_va(guard_run *run, heal_event ev, const heal_audit_step *step, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
+        _cleanup_json_ json_t *facts = facts_with_reserve(run);
+        heal_incident inc = run->inc;
 
+        if (facts)
+                inc.facts = facts;
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
-        (void) heal_audit(&run->inc, ev, step, "%s", msg ?: "heal guard (message lost: out of memory)");
+        (void) heal_audit(&inc, ev, step, "%s", msg ?: "heal guard (message lost: out of memory)");
         count(run, ev);
 }
 

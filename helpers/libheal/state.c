@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,9 +37,15 @@
 #define LOCK_POLL_NSEC (10 * 1000 * 1000)
 #define USEC_PER_SEC UINT64_C(1000000)
 
+/* Kept in the state dir so a full filesystem still takes the records of
+ * one run: released (unlinked) by the first write that finds no room. */
+#define RESERVE_NAME ".reserve"
+#define RESERVE_BYTES (UINT64_C(1) << 20)
+
 struct heal_state {
         int dir_fd;
         char *path;
+        bool reserve_used;
 };
 
 /* ---- names ---------------------------------------------------------------- */
@@ -523,6 +530,38 @@ static void state_sweep(int dir_fd) {
         }
 }
 
+/* ---- the reserve ---------------------------------------------------------- */
+
+/* Best effort, at open: only while the filesystem has room for the reserve
+ * twice over, so making it never is what fills the disk. */
+static void reserve_make(int dir_fd) {
+        struct statvfs sv;
+        struct stat st;
+
+        if (fstatat(dir_fd, RESERVE_NAME, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                return;
+        if (fstatvfs(dir_fd, &sv) < 0 || (uint64_t) sv.f_bavail * sv.f_frsize < 2 * RESERVE_BYTES)
+                return;
+        _cleanup_close_ int fd = openat(dir_fd, RESERVE_NAME,
+                                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return;
+        /* Blocks really allocated: a sparse file would free nothing. */
+        if (fallocate(fd, 0, 0, (off_t) RESERVE_BYTES) < 0)
+                (void) unlinkat(dir_fd, RESERVE_NAME, 0);
+}
+
+/* Frees the reserve for a write that found no room. Returns 1 when this
+ * handle released it (worth a retry), 0 when there was none. */
+static int reserve_release(heal_state *s) {
+        if (unlinkat(s->dir_fd, RESERVE_NAME, 0) < 0)
+                return 0;
+        s->reserve_used = true;
+        return 1;
+}
+
+static bool is_no_space(int r) { return r == -ENOSPC || r == -EDQUOT; }
+
 /* ---- public API ----------------------------------------------------------- */
 
 int heal_state_open(const char *dir, heal_state **ret) {
@@ -547,6 +586,7 @@ int heal_state_open(const char *dir, heal_state **ret) {
         }
         s->dir_fd = TAKE_FD(fd);
         state_sweep(s->dir_fd);
+        reserve_make(s->dir_fd);
         *ret = s;
         return 0;
 }
@@ -563,6 +603,8 @@ heal_state *heal_state_free(heal_state *s) {
 int heal_state_dirfd(const heal_state *s) { return s ? s->dir_fd : -EBADF; }
 
 const char *heal_state_path(const heal_state *s) { return s ? s->path : NULL; }
+
+bool heal_state_reserve_used(const heal_state *s) { return s && s->reserve_used; }
 
 int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret_data) {
         _cleanup_free_ char *name = NULL;
@@ -584,9 +626,7 @@ int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret
         return 0;
 }
 
-int heal_state_write_flags(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags) {
-        if (!json_is_object(data) || (flags & ~(unsigned) HEAL_STATE_WRITE_NOSYNC))
-                return -EINVAL;
+static int write_one(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags) {
         _cleanup_free_ char *name = NULL;
         int r = record_name(key, &name);
         if (r < 0)
@@ -603,6 +643,15 @@ int heal_state_write_flags(heal_state *s, const char *ns, const char *key, json_
         return atomic_replace(ns_fd, name, text, len, flags);
 }
 
+int heal_state_write_flags(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags) {
+        if (!json_is_object(data) || (flags & ~(unsigned) HEAL_STATE_WRITE_NOSYNC))
+                return -EINVAL;
+        int r = write_one(s, ns, key, data, flags);
+        if (is_no_space(r) && reserve_release(s) > 0)
+                r = write_one(s, ns, key, data, flags);
+        return r;
+}
+
 int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *data) {
         return heal_state_write_flags(s, ns, key, data, 0);
 }
@@ -611,9 +660,14 @@ int heal_state_write_many(heal_state *s, const char *ns, const heal_state_entry 
         if (!entries || n == 0)
                 return -EINVAL;
         _cleanup_close_ int ns_fd = ns_open(s, ns, true);
+        if (is_no_space(ns_fd) && reserve_release(s) > 0)
+                ns_fd = ns_open(s, ns, true);
         if (ns_fd < 0)
                 return ns_fd;
-        return group_replace(ns_fd, entries, n);
+        int r = group_replace(ns_fd, entries, n);
+        if (is_no_space(r) && reserve_release(s) > 0)
+                r = group_replace(ns_fd, entries, n);
+        return r;
 }
 
 int heal_state_remove_flags(heal_state *s, const char *ns, const char *key, unsigned flags) {

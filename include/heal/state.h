@@ -29,7 +29,13 @@ typedef struct heal_state heal_state;
  * @dir: the directory; NULL means heal_path_state_dir().
  * @ret: the new handle, owned by the caller (heal_state_free()).
  *
- * Removes temp files left by writers that died mid-write.
+ * Removes temp files left by writers that died mid-write, and keeps a
+ * reserve: "<dir>/.reserve", 1 MiB of allocated blocks (0600), made when
+ * absent and the filesystem has at least twice that free. A write that
+ * fails for want of space (-ENOSPC, -EDQUOT) releases the reserve and is
+ * retried once, so state keeps working when its filesystem fills up
+ * (heal_state_reserve_used() says when that happened); a later open makes
+ * the reserve again once there is room.
  * Only the last path component is created. Temp files still locked by a live
  * writer are left alone; sweep failures do not fail the open (a read-only
  * state dir still opens for reading).
@@ -44,6 +50,11 @@ static inline void heal_state_freep(heal_state **s) { heal_state_free(*s); }
 /* The directory fd of the state dir (owned by @s) and its path. */
 int heal_state_dirfd(const heal_state *s);
 const char *heal_state_path(const heal_state *s);
+
+/* Whether a write through @s found the filesystem full and released the
+ * reserve to go through (false for NULL). Stays true for the handle's life:
+ * the state dir has no reserve left until the next open with room. */
+bool heal_state_reserve_used(const heal_state *s);
 
 /**
  * heal_state_read() - load one record.
@@ -61,8 +72,8 @@ int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret
  * @data: a JSON object (-EINVAL otherwise); borrowed.
  *
  * temp file in the same dir, write, fdatasync, rename, fsync dir. On any failure
- * (-ENOSPC on a full filesystem included) the old record is intact and the
- * temp file removed. Returns 0 or -errno.
+ * (-ENOSPC on a full filesystem included, after the reserve, see
+ * heal_state_open()) the old record is intact and the temp file removed. Returns 0 or -errno.
  */
 int heal_state_write(heal_state *s, const char *ns, const char *key, json_t *data);
 

@@ -317,18 +317,23 @@ scenario_bad_policy() {
         bad_source "negative age" "[{\"name\": \"neg\", \"root\": \"/mnt/heal-disk/cache\", \"min_age_s\": -1}]" policy-invalid
 }
 
-# The state dir's filesystem at 100%: the run completes on the tmpfs fallback and says so in the audit.
+# The state dir's filesystem at 100%: state keeps its reserve (made by an open while there was room, as on
+# any host where heal ran before the disk filled), so the run completes on the real state dir and the
+# audit says it used the reserve; no tmpfs fallback.
 scenario_state_full() {
         reset
         populate
         policy live 0
-        sb_sh 'mount -t tmpfs -o size=256k heal-state-full /var/lib/heal &&
+        sb_sh 'mount -t tmpfs -o size=4m heal-state-full /var/lib/heal && healctl status >/dev/null 2>&1;
+                test -e /var/lib/heal/.reserve &&
                 { dd if=/dev/zero of=/var/lib/heal/fill bs=4k status=none 2>/dev/null || true; }' ||
-                fail "state full: cannot fill the state dir"
+                fail "state full: no reserve, or cannot fill the state dir"
         run_reclaim "state full"
         expect_eq "state full: verified records" "$(events disk-pressure verified HEAL_TARGET=$MNT)" 1
-        expect_eq "state full: the audit names the fallback" \
-                "$(field disk-pressure verified HEAL_FACTS | jq -r .state_fallback)" /run/heal/state-fallback
+        expect_eq "state full: the audit says the reserve was used" \
+                "$(field disk-pressure verified HEAL_FACTS | jq -r .state_reserve)" used
+        expect_eq "state full: no fallback" \
+                "$(field disk-pressure verified HEAL_FACTS | jq -r .state_fallback)" null
         sb_exec test -e "$MNT/cache/old-0.bin" && fail "state full: the oldest file was not removed" ||
                 pass "state full: files removed"
         sb_exec umount /var/lib/heal || true

@@ -1130,7 +1130,7 @@ static void test_corrupt_state(void) {
         fixture_free(f);
 }
 
-static int fill(const char *dir) {
+static void fill_blocks(const char *dir) {
         _cleanup_free_ char *path = NULL;
         static char block[4096];
         int fd;
@@ -1142,11 +1142,15 @@ static int fill(const char *dir) {
                 ;
         ASSERT_EQ(errno, ENOSPC);
         close(fd);
+}
+
+static int fill(const char *dir) {
+        fill_blocks(dir);
         /* The inodes too, so no new temp file fits either. */
         for (unsigned i = 0; i < 100000; i++) {
                 _cleanup_free_ char *p = NULL;
                 ASSERT_TRUE(asprintf(&p, "%s/f%u", dir, i) > 0);
-                fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
                 if (fd < 0)
                         return -errno;
                 close(fd);
@@ -1187,6 +1191,42 @@ static void test_full_filesystem(void) {
         test_rm_rf(base);
 }
 
+/* The same with a reserve (made by the open on a 4 MiB tmpfs, the 256 KiB one
+ * above is too small for it): the run still acts and its audit says that state
+ * used its reserve. */
+static void test_full_filesystem_reserve(void) {
+        _cleanup_free_ char *base = NULL, *mnt = NULL, *sdir = NULL;
+        const json_t *e;
+        fixture *f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "test_full_filesystem_reserve: skipped, mounting a tmpfs needs root\n");
+                return;
+        }
+        base = test_tmpdir();
+        ASSERT_TRUE(asprintf(&mnt, "%s/fs", base) > 0);
+        ASSERT_EQ(mkdir(mnt, 0700), 0);
+        if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0700") < 0) {
+                fprintf(stderr, "test_full_filesystem_reserve: skipped, cannot mount a tmpfs: %m\n");
+                test_rm_rf(base);
+                return;
+        }
+        ASSERT_TRUE(asprintf(&sdir, "%s/state", mnt) > 0);
+        f = fixture_new_at(POLICY(1000, CLASS("c", "live", "auto", "")), sdir);
+
+        ASSERT_EQ(run(f, "c", "a.service", "res-1"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_TRUE(!strstr(field(last_event(f, "verified"), "HEAL_FACTS") ?: "", "state_reserve"));
+        fill_blocks(mnt);
+        ASSERT_EQ(run(f, "c", "b.service", "res-2"), HEAL_OUTCOME_VERIFIED);
+        e = last_event(f, "verified");
+        ASSERT_TRUE(strstr(field(e, "HEAL_FACTS"), "\"state_reserve\":\"used\""));
+        ASSERT_EQ(f->n_act, 2);
+
+        fixture_free(f);
+        ASSERT_EQ(umount2(mnt, MNT_DETACH), 0);
+        test_rm_rf(base);
+}
+
 int main(void) {
         _cleanup_free_ char *metrics = test_tmpdir();
 
@@ -1215,6 +1255,7 @@ int main(void) {
         test_pending_incident_and_audit();
         test_corrupt_state();
         test_full_filesystem();
+        test_full_filesystem_reserve();
 
         test_rm_rf(metrics);
         return 0;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libheal state on a full filesystem: a write (durable, unsynced, or a group)
  * fails with -ENOSPC, the old records stay intact, no temp file is left, and a
- * budget take spends nothing. Needs a private tmpfs (root or a user
+ * budget take spends nothing; with a reserve made while there was room, the
+ * first writes still go through on it and say so. Needs a private tmpfs (root or a user
  * namespace); skipped, saying why, when neither is available. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -171,6 +172,75 @@ static void test_take_full(const char *mnt) {
         ASSERT_EQ(heal_budget_take(s, "budget", reqs, ELEMENTSOF(reqs), now, &exhausted), 1);
 }
 
+static bool reserve_present(const char *dir) {
+        _cleanup_free_ char *path = path_join(dir, ".reserve");
+        struct stat st;
+
+        if (stat(path, &st) < 0) {
+                ASSERT_EQ(errno, ENOENT);
+                return false;
+        }
+        ASSERT_EQ(st.st_mode & 07777, 0600);
+        ASSERT_EQ(st.st_size, 1 << 20);
+        /* Allocated, not sparse: unlinking it really frees space. */
+        ASSERT_TRUE((uint64_t) st.st_blocks * 512 >= (1 << 20));
+        return true;
+}
+
+/* On a 4 MiB tmpfs the open makes the reserve; once the rest is full, a write
+ * releases it and lands, the handle says so; the next write that does not fit
+ * fails with the last record intact; a reopen makes the reserve again only
+ * when there is room. The 64 KiB tests above never get one (too small). */
+static void test_reserve(const char *mnt) {
+        _cleanup_free_ char *dir = path_join(mnt, "state");
+        _cleanup_free_ char *nsdir = path_join(dir, "budget");
+        _cleanup_free_ char *filler = path_join(mnt, "filler");
+        _cleanup_free_ char *filler2 = path_join(mnt, "filler2");
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_json_ json_t *old = padded(1, 200), *next = padded(2, 8192), *last = padded(3, 8192);
+        _cleanup_json_ json_t *got = NULL, *got2 = NULL, *got3 = NULL;
+
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_TRUE(reserve_present(dir));
+        ASSERT_OK(heal_state_write(s, "budget", "global", old));
+        ASSERT_TRUE(!heal_state_reserve_used(s));
+
+        fill(filler);
+        ASSERT_OK(heal_state_write(s, "budget", "global", next));
+        ASSERT_TRUE(heal_state_reserve_used(s));
+        ASSERT_TRUE(!reserve_present(dir));
+        ASSERT_OK(heal_state_read(s, "budget", "global", &got));
+        ASSERT_TRUE(json_equal(got, next));
+
+        /* Beyond the reserve: full again, nothing left to release. */
+        fill(filler2);
+        ASSERT_EQ(heal_state_write(s, "budget", "global", last), -ENOSPC);
+        ASSERT_EQ(count_temps(nsdir), 0);
+        ASSERT_OK(heal_state_read(s, "budget", "global", &got2));
+        ASSERT_TRUE(json_equal(got2, next));
+        ASSERT_TRUE(heal_state_reserve_used(s));
+
+        /* A reopen without room makes none (and has used none). */
+        heal_state_free(TAKE_PTR(s));
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_TRUE(!reserve_present(dir));
+        ASSERT_TRUE(!heal_state_reserve_used(s));
+
+        /* With room again it is back, and a group write can use it too. */
+        ASSERT_OK(unlink(filler));
+        ASSERT_OK(unlink(filler2));
+        heal_state_free(TAKE_PTR(s));
+        ASSERT_OK(heal_state_open(dir, &s));
+        ASSERT_TRUE(reserve_present(dir));
+        fill(filler);
+        const heal_state_entry group[] = { { "global", last }, { "global-2", old } };
+        ASSERT_OK(heal_state_write_many(s, "budget", group, ELEMENTSOF(group)));
+        ASSERT_TRUE(heal_state_reserve_used(s));
+        ASSERT_OK(heal_state_read(s, "budget", "global", &got3));
+        ASSERT_TRUE(json_equal(got3, last));
+        ASSERT_OK(unlink(filler));
+}
+
 int main(void) {
         _cleanup_free_ char *tmp = test_tmpdir();
         _cleanup_free_ char *mnt = path_join(tmp, "mnt");
@@ -193,7 +263,10 @@ int main(void) {
                 geteuid() == 0 ? "root" : "user namespace");
         test_full(mnt);
         test_take_full(mnt);
+        ASSERT_OK(umount2(mnt, MNT_DETACH));
 
+        ASSERT_OK(mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0700"));
+        test_reserve(mnt);
         ASSERT_OK(umount2(mnt, MNT_DETACH));
         test_rm_rf(tmp);
         return 0;
