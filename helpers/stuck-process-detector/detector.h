@@ -26,15 +26,14 @@ int stuck_unit_control_group(sd_bus *bus, const char *path, char **ret);
 #define STUCK_UNITS_RUN_DIR "/run/systemd/units"
 
 /**
- * stuck_unit_invocation_id() - the unit's current invocation id, from STUCK_UNITS_RUN_DIR, no bus call.
- * @dir: where the symlinks are (stuck_unit_invocation_id() passes STUCK_UNITS_RUN_DIR).
+ * stuck_unit_invocation_id_at() - the unit's current invocation id, no bus call.
+ * @dir_fd: STUCK_UNITS_RUN_DIR opened once for the run (a look-up per unit walks one name, not the path).
  * @ret: 32 lowercase hex digits (caller frees), written on success.
  *
  * Return: 0; -ENOENT when systemd exported none (not the system manager, not started); -EINVAL for a
  * unit name that cannot be a file name; -EBADMSG when the link does not hold an id; -errno.
  */
-int stuck_unit_invocation_id_at(const char *dir, const char *unit, char **ret);
-int stuck_unit_invocation_id(const char *unit, char **ret);
+int stuck_unit_invocation_id_at(int dir_fd, const char *unit, char **ret);
 /* Service.MainPID, Unit.ActiveState (caller frees), Unit.Job queued. Return: 0, -errno. */
 int stuck_unit_main_pid(sd_bus *bus, const char *path, uint32_t *ret);
 int stuck_unit_active_state(sd_bus *bus, const char *path, char **ret);

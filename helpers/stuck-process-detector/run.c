@@ -2,9 +2,11 @@
 /* run(): one scan of every targeted unit — sample it against its last sample, confirm each class over
  * the dwell time, and hand what is confirmed to the guard, which owns every guardrail and the record. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "heal/audit.h"
@@ -47,6 +49,7 @@ typedef struct detector {
         stuck_store *store; /* samples, tracks and cgroup paths, under /run */
         stuck_cgroup_root *root; /* the cgroup layout, detected once */
         int root_error;          /* why there is no root */
+        int units_run_fd;        /* STUCK_UNITS_RUN_DIR, <0 when unreadable */
         heal_policy *policy;
         char *policy_error;
         stuck_config cfg;
@@ -58,6 +61,8 @@ static void detector_done(detector *d) {
         heal_state_free(d->state);
         stuck_store_free(d->store);
         stuck_cgroup_root_free(d->root);
+        if (d->units_run_fd >= 0)
+                close(d->units_run_fd);
         heal_policy_free(d->policy);
         free(d->policy_error);
 }
@@ -316,7 +321,7 @@ static int locate(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
                 return d->root_error;
         /* First the invocation, then the path: a restart in between pairs the old path with the old
          * invocation, which the next run does not trust. */
-        if (stuck_unit_invocation_id(u->unit, &u->invocation_id) < 0)
+        if (stuck_unit_invocation_id_at(d->units_run_fd, u->unit, &u->invocation_id) < 0)
                 u->invocation_id = NULL;
         r = locate_remembered(d, u, ret);
         if (r != 0)
@@ -433,6 +438,8 @@ static int setup(detector *d) {
         d->root_error = stuck_cgroup_root_new(&d->root);
         if (d->root_error == -ENOMEM)
                 return d->root_error;
+        /* Without it every unit's control group comes from the bus. */
+        d->units_run_fd = open(STUCK_UNITS_RUN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         r = heal_policy_load(NULL, &d->policy, &d->policy_error);
         if (r < 0) {
                 d->policy = NULL;
@@ -466,7 +473,7 @@ static bool in(char *const *l, const char *s) {
 
 int run(stuck_run_stats *ret_stats) {
         static char *const states[] = { (char *) "active", (char *) "reloading", NULL };
-        _cleanup_(detector_done) detector d = {};
+        _cleanup_(detector_done) detector d = { .units_run_fd = -EBADF };
         _cleanup_strv_free_ char **enrolled = NULL, **patterns = NULL, **names = NULL, **paths = NULL;
         int r;
 

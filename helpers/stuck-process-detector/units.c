@@ -49,16 +49,18 @@ static int get_trivial(sd_bus *bus, const char *path, const char *iface, const c
         return r < 0 ? error_to_errno(&e, r) : 0;
 }
 
-int stuck_unit_invocation_id_at(const char *dir, const char *unit, char **ret) {
-        _cleanup_free_ char *p = NULL;
+int stuck_unit_invocation_id_at(int dir_fd, const char *unit, char **ret) {
+        _cleanup_free_ char *name = NULL;
         char id[SD_ID128_STRING_MAX + 1]; /* one byte more than an id: a longer target shows */
         ssize_t n;
 
-        if (!dir || !unit || !unit[0] || strchr(unit, '/'))
+        if (dir_fd < 0)
+                return -EBADF;
+        if (!unit || !unit[0] || strchr(unit, '/'))
                 return -EINVAL;
-        if (asprintf(&p, "%s/invocation:%s", dir, unit) < 0)
+        if (asprintf(&name, "invocation:%s", unit) < 0)
                 return -ENOMEM;
-        n = readlink(p, id, sizeof(id));
+        n = readlinkat(dir_fd, name, id, sizeof(id));
         if (n < 0)
                 return -errno;
         if (n != SD_ID128_STRING_MAX - 1)
@@ -68,10 +70,6 @@ int stuck_unit_invocation_id_at(const char *dir, const char *unit, char **ret) {
                 return -EBADMSG;
         *ret = strdup(id);
         return *ret ? 0 : -ENOMEM;
-}
-
-int stuck_unit_invocation_id(const char *unit, char **ret) {
-        return stuck_unit_invocation_id_at(STUCK_UNITS_RUN_DIR, unit, ret);
 }
 
 int stuck_unit_control_group(sd_bus *bus, const char *path, char **ret) {

@@ -2,6 +2,7 @@
 /* The detector's policy side: its keys through the real loader (defaults, validation), which units each
  * class looks at, where a unit's heartbeat is (most specific match, %-expansion), the PSI threshold, and
  * the intents handed to the guard. Also the persisted samples store on a temp run dir. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -304,19 +305,23 @@ static void test_store(void) {
 /* The invocation id that tells the run whether a remembered control group still holds. */
 static void test_invocation_id(void) {
         _cleanup_free_ char *dir = test_tmpdir(), *a = NULL, *bad = NULL, *id = NULL;
+        _cleanup_close_ int fd = -EBADF;
 
         ASSERT_TRUE(asprintf(&a, "%s/invocation:a.service", dir) > 0);
         ASSERT_TRUE(asprintf(&bad, "%s/invocation:bad.service", dir) > 0);
         ASSERT_OK(symlink("0123456789abcdef0123456789abcdef", a));
         ASSERT_OK(symlink("0123456789abcdef0123456789abcdef0", bad));
-        ASSERT_OK(stuck_unit_invocation_id_at(dir, "a.service", &id));
+        ASSERT_EQ(stuck_unit_invocation_id_at(-EBADF, "a.service", &id), -EBADF);
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(stuck_unit_invocation_id_at(fd, "a.service", &id));
         ASSERT_STREQ(id, "0123456789abcdef0123456789abcdef");
-        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "none.service", &id), -ENOENT);
-        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "bad.service", &id), -EBADMSG);
+        ASSERT_EQ(stuck_unit_invocation_id_at(fd, "none.service", &id), -ENOENT);
+        ASSERT_EQ(stuck_unit_invocation_id_at(fd, "bad.service", &id), -EBADMSG);
         ASSERT_OK(unlink(bad));
         ASSERT_OK(symlink("0123456789ABCDEF0123456789abcdef", bad));
-        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "bad.service", &id), -EBADMSG);
-        ASSERT_EQ(stuck_unit_invocation_id_at(dir, "../a.service", &id), -EINVAL);
+        ASSERT_EQ(stuck_unit_invocation_id_at(fd, "bad.service", &id), -EBADMSG);
+        ASSERT_EQ(stuck_unit_invocation_id_at(fd, "../a.service", &id), -EINVAL);
         ASSERT_STREQ(id, "0123456789abcdef0123456789abcdef"); /* untouched by the failures */
         test_rm_rf(dir);
 }
