@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "heal/cleanup.h"
+#include "heal/fileio.h"
 #include "journal-vacuum.h"
 #include "run.h"
 
@@ -154,25 +155,16 @@ int disk_verify(void *userdata, char **ret_detail) {
 
 /* ---- the plan file ------------------------------------------------------ */
 
-static int write_atomic(const char *dir, const char *path, json_t *j) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
+/* Indented and newline-ended for people reading it; unsynced: it lives on /run. */
+static int plan_write(const char *dir, const char *path, json_t *j) {
+        _cleanup_free_ char *text = NULL, *line = NULL;
 
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        if (asprintf(&tmp, "%s/.#plan-XXXXXX", dir) < 0)
+        text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+        if (!text || asprintf(&line, "%s\n", text) < 0)
                 return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        errno = 0; /* json_dumpfd() may fail without setting it */
-        if (json_dumpfd(j, fd, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 || write(fd, "\n", 1) != 1 ||
-            fchmod(fd, 0600) < 0 || rename(tmp, path) < 0) {
-                int r = errno ? -errno : -EIO;
-                (void)unlink(tmp);
-                return r;
-        }
-        return 0;
+        return heal_write_file_atomic_path(path, line, strlen(line), 0600, HEAL_WRITE_NOSYNC);
 }
 
 int disk_plan_file_write(const disk_act_ctx *c, const char *mode, const char *tier, const char *incident) {
@@ -192,5 +184,5 @@ int disk_plan_file_write(const disk_act_ctx *c, const char *mode, const char *ti
                         "journal", journal, "result", c->executed ? result_facts(c) : NULL);
         if (!doc)
                 return -ENOMEM;
-        return write_atomic(c->dr->plans_dir, c->plan_path, doc);
+        return plan_write(c->dr->plans_dir, c->plan_path, doc);
 }

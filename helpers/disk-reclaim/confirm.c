@@ -6,8 +6,7 @@
 
 #include "confirm.h"
 #include "heal/cleanup.h"
-
-#define USEC_PER_SEC UINT64_C(1000000)
+#include "heal/time-util.h"
 
 const char *disk_verdict_to_string(disk_verdict v) {
         static const char *const table[] = {

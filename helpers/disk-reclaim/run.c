@@ -88,13 +88,6 @@ void disk_incident_id(const disk_mount *m, uint64_t first_usec, const char *salt
         heal_fnv1a64_hex(key, strlen(key), ret + 16);
 }
 
-static uint64_t now_realtime(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static char *path_join(const char *a, const char *b) {
         char *p = NULL;
 
@@ -177,7 +170,7 @@ static int setup(disk_run *dr) {
         int r;
 
         dr->lock_fd = -EBADF;
-        dr->now_usec = now_realtime();
+        dr->now_usec = heal_now_usec(CLOCK_REALTIME);
         r = open_subdir_state(DISK_SCRATCH_SUBDIR, &dr->scratch, NULL);
         if (r < 0)
                 return r;

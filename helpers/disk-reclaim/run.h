@@ -11,11 +11,11 @@
 #include "disk-reclaim.h"
 #include "heal/policy.h"
 #include "heal/state.h"
+#include "heal/time-util.h"
 #include "plan.h"
 #include "requests.h"
 #include "sources.h"
 
-#define USEC_PER_SEC UINT64_C(1000000)
 #define DISK_RESTART_TIMEOUT_USEC (UINT64_C(90) * USEC_PER_SEC)
 
 typedef struct disk_run {

@@ -13,16 +13,9 @@
 #include "heal/journal-tail.h"
 #include "heal/metrics.h"
 #include "heal/policy.h"
+#include "heal/time-util.h"
 
 #define JOURNAL_LINES 20
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-                return 0;
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static int set_str(json_t *o, const char *key, const char *value) {
         json_t *v = value ? heal_json_string_lossy(value, strlen(value)) : json_null();
@@ -101,7 +94,7 @@ static void count_metrics(void) {
         if (heal_state_open(NULL, &state) < 0)
                 return;
         (void) heal_metrics_count(state, "heal-self", HEAL_EVENT_ESCALATED);
-        (void) heal_metrics_heartbeat(state, "escalate", now_usec());
+        (void) heal_metrics_heartbeat(state, "escalate", heal_now_usec(CLOCK_REALTIME));
         (void) heal_metrics_write(state, NULL);
 }
 

@@ -6,6 +6,7 @@
 
 #include "healctl.h"
 #include "heal/audit.h"
+#include "heal/time-util.h"
 #include "journal.h"
 
 static void audit_help(void) {
@@ -168,7 +169,7 @@ int verb_audit(int argc, char *argv[]) {
                                 return log_error_errno(r, "out of memory"), CTL_EXIT_FAILURE;
                         break;
                 case 'S':
-                        if (parse_since(optarg, now_usec(), &q.since_usec) < 0)
+                        if (parse_since(optarg, heal_now_usec(CLOCK_REALTIME), &q.since_usec) < 0)
                                 return usage_error("audit", "cannot parse --since '%s'", optarg);
                         break;
                 case 'D':

@@ -9,6 +9,7 @@
 #include "heal/guard.h"
 #include "heal/paths.h"
 #include "heal/state.h"
+#include "heal/time-util.h"
 
 static void breaker_help(void) {
         printf("Usage: healctl breaker reset CLASS TARGET\n\n"
@@ -25,7 +26,7 @@ static char *describe(heal_state *s, const char *key, const heal_class_policy *c
         uint32_t failures = 0;
         char *out = NULL;
 
-        if (heal_breaker_get(s, key, &spec, now_usec(), &st, &failures) < 0)
+        if (heal_breaker_get(s, key, &spec, heal_now_usec(CLOCK_REALTIME), &st, &failures) < 0)
                 return NULL;
         if (asprintf(&out, "%s, %" PRIu32 " failure%s", heal_breaker_state_to_string(st), failures,
                      failures == 1 ? "" : "s") < 0)

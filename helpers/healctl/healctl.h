@@ -65,7 +65,6 @@ char *format_timestamp(uint64_t usec);
 char *format_timespan(uint64_t usec);
 
 /* Wall clock now, in µs. */
-uint64_t now_usec(void);
 
 /* The person deciding: $SUDO_USER, else the name of our uid, else "uid N". Caller frees. */
 char *ctl_operator_name(void);

@@ -9,9 +9,8 @@
 
 #include "heal/audit.h"
 #include "heal/cleanup.h"
+#include "heal/time-util.h"
 #include "journal.h"
-
-#define USEC_PER_SEC UINT64_C(1000000)
 
 void audit_entry_done(audit_entry *e) {
         if (!e)

@@ -187,13 +187,6 @@ char *format_timespan(uint64_t usec) {
         return r < 0 ? NULL : out;
 }
 
-uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 char *ctl_operator_name(void) {
         const char *sudo = getenv("SUDO_USER");
         struct passwd pw, *res = NULL;

@@ -10,10 +10,11 @@
 #include "heal/paths.h"
 #include "heal/pending.h"
 #include "heal/state.h"
+#include "heal/time-util.h"
 #include "pending-view.h"
 
 /* How long approve waits for the helper's start job before leaving it queued. */
-#define START_WAIT_USEC (5 * UINT64_C(1000000))
+#define START_WAIT_USEC (5 * USEC_PER_SEC)
 
 /* ---- what a record looks like to a person (pure, unit-tested) ------------- */
 
@@ -42,8 +43,7 @@ char *pending_view_deadline(const heal_pending *p, uint64_t now) {
 }
 
 bool pending_view_is_shadow(const heal_pending *p) {
-        return p->idem_key &&
-               strncmp(p->idem_key, HEAL_GUARD_SHADOW_PREFIX, strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0;
+        return heal_guard_shadow_key_base(p->idem_key) != NULL;
 }
 
 json_t *pending_view_json(const heal_pending *p, uint64_t now) {
@@ -145,7 +145,7 @@ static int expire_one(heal_state *s, const char *id, const char *who, uint64_t n
 static int pending_expire(heal_state *s, const heal_pending *list, size_t n, bool json) {
         _cleanup_free_ char *who = ctl_operator_name();
         _cleanup_json_ json_t *removed = json_array();
-        uint64_t now = now_usec();
+        uint64_t now = heal_now_usec(CLOCK_REALTIME);
         int r, ret = CTL_EXIT_OK;
 
         if (!who || !removed)
@@ -177,7 +177,7 @@ static int pending_expire(heal_state *s, const heal_pending *list, size_t n, boo
 }
 
 static int pending_print(const heal_pending *list, size_t n, char **corrupt, bool json) {
-        uint64_t now = now_usec();
+        uint64_t now = heal_now_usec(CLOCK_REALTIME);
 
         if (json) {
                 _cleanup_json_ json_t *arr = json_array(), *bad = json_array(), *o = NULL;
@@ -400,7 +400,7 @@ static int verb_decide(int argc, char *argv[], heal_pending_status status) {
         if (open_state(&s) < 0)
                 return CTL_EXIT_FAILURE;
 
-        now = now_usec();
+        now = heal_now_usec(CLOCK_REALTIME);
         r = heal_pending_decide(s, argv[optind], status, who, now, &p);
         if (r < 0)
                 return explain_refusal(s, argv[optind], r, now);

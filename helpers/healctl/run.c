@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "heal/fileio.h"
 #include "heal/paths.h"
+#include "heal/time-util.h"
 #include "healctl.h"
 #include "run.h"
 
@@ -34,20 +36,16 @@ static int mkdir_p2(const char *a, const char *b) {
 
 /* Written under a dot name, then renamed: the .path unit and the helper never see half a request. */
 static int write_request(const char *dir, json_t *req, char **ret_path) {
-        _cleanup_free_ char *tmp = NULL, *path = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *text = NULL, *path = NULL;
+        int r;
 
-        if (asprintf(&tmp, "%s/.#request-XXXXXX", dir) < 0 ||
-            asprintf(&path, "%s/healctl-%" PRIu64 "-%d", dir, now_usec(), (int)getpid()) < 0)
+        text = json_dumps(req, JSON_COMPACT);
+        if (!text || asprintf(&path, "%s/healctl-%" PRIu64 "-%d", dir, heal_now_usec(CLOCK_REALTIME),
+                              (int)getpid()) < 0)
                 return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (json_dumpfd(req, fd, JSON_COMPACT) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = errno > 0 ? -errno : -EIO;
-                (void)unlink(tmp);
+        r = heal_write_file_atomic_path(path, text, strlen(text), 0600, 0);
+        if (r < 0)
                 return r;
-        }
         *ret_path = TAKE_PTR(path);
         return 0;
 }
@@ -61,7 +59,7 @@ static int run_disk_reclaim(const char *mount) {
             asprintf(&dir, "%s/disk-reclaim", requests) < 0 || !who)
                 return log_error_errno(-ENOMEM, "out of memory"), CTL_EXIT_FAILURE;
         req = json_pack("{s:s?, s:s, s:I}", "mount", mount, "requested_by", who, "time_usec",
-                        (json_int_t)now_usec());
+                        (json_int_t)heal_now_usec(CLOCK_REALTIME));
         if (!req)
                 return log_error_errno(-ENOMEM, "out of memory"), CTL_EXIT_FAILURE;
         r = mkdir_p2(requests, dir);

@@ -5,6 +5,7 @@
 
 #include "healctl.h"
 #include "journal.h"
+#include "heal/time-util.h"
 
 static void shadow_help(void) {
         printf("Usage: healctl shadow-report [--since S] [--directory DIR] [--json]\n\n"
@@ -107,7 +108,7 @@ int verb_shadow_report(int argc, char *argv[]) {
                         json = true;
                         break;
                 case 'S':
-                        if (parse_since(optarg, now_usec(), &q.since_usec) < 0)
+                        if (parse_since(optarg, heal_now_usec(CLOCK_REALTIME), &q.since_usec) < 0)
                                 return usage_error("shadow-report", "cannot parse --since '%s'", optarg);
                         break;
                 case 'D':

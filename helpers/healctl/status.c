@@ -12,6 +12,7 @@
 #include "heal/paths.h"
 #include "heal/pending.h"
 #include "heal/state.h"
+#include "heal/time-util.h"
 #include "journal.h"
 #include "pending-view.h"
 
@@ -519,14 +520,14 @@ int verb_status(int argc, char *argv[]) {
         if (optind < argc)
                 return usage_error("status", "unexpected argument '%s'", argv[optind]);
 
-        c.now = now_usec();
+        c.now = heal_now_usec(CLOCK_REALTIME);
         c.policy_r = ctl_policy_load(&c.policy, &c.policy_error);
         c.state_r = heal_state_open(NULL, &c.state);
         if (c.state && (r = heal_pending_list(c.state, &c.pending, &c.n_pending)) < 0)
                 log_error_errno(r, "cannot list pending actions");
 
         q.events = journal_events;
-        q.since_usec = c.now - (uint64_t) STATUS_JOURNAL_DAYS * 86400 * UINT64_C(1000000);
+        q.since_usec = c.now - (uint64_t) STATUS_JOURNAL_DAYS * 86400 * USEC_PER_SEC;
         c.journal_r = journal_read(&q, &c.entries, &c.n_entries);
 
         st = status_json(&c, bus);

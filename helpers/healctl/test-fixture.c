@@ -12,15 +12,7 @@
 #include "heal/metrics.h"
 #include "heal/pending.h"
 #include "heal/state.h"
-
-#define SEC UINT64_C(1000000)
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * SEC + (uint64_t) ts.tv_nsec / 1000;
-}
+#include "heal/time-util.h"
 
 static int add(heal_state *s, const char *var, const char *target, const char *tier, uint64_t not_before,
                uint64_t expires, uint64_t now) {
@@ -58,7 +50,7 @@ int main(int argc, char *argv[]) {
         heal_state *s = NULL;
         heal_breaker_state st;
         char *bkey;
-        uint64_t now = now_usec();
+        uint64_t now = heal_now_usec(CLOCK_REALTIME);
         int r;
 
         if (argc != 2) {
@@ -71,15 +63,17 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        r = add(s, "APPROVE", "a.service", "approve", 0, now + 3600 * SEC, now);
+        r = add(s, "APPROVE", "a.service", "approve", 0, now + 3600 * USEC_PER_SEC, now);
         if (r >= 0)
-                r = add(s, "APPROVE2", "a2.service", "approve", 0, now + 3600 * SEC, now);
+                r = add(s, "APPROVE2", "a2.service", "approve", 0, now + 3600 * USEC_PER_SEC, now);
         if (r >= 0)
-                r = add(s, "EXPIRED", "b.service", "approve", 0, now - 60 * SEC, now - 7200 * SEC);
+                r = add(s, "EXPIRED", "b.service", "approve", 0, now - 60 * USEC_PER_SEC,
+                        now - 7200 * USEC_PER_SEC);
         if (r >= 0)
-                r = add(s, "DELAYED", "c.service", "delayed", now + 300 * SEC, 0, now);
+                r = add(s, "DELAYED", "c.service", "delayed", now + 300 * USEC_PER_SEC, 0, now);
         if (r >= 0)
-                r = add(s, "DUE", "d.service", "delayed", now - 60 * SEC, 0, now - 400 * SEC);
+                r = add(s, "DUE", "d.service", "delayed", now - 60 * USEC_PER_SEC, 0,
+                        now - 400 * USEC_PER_SEC);
 
         bkey = heal_guard_breaker_key("worker-dead", "bar.service");
         for (int i = 0; r >= 0 && i < 3; i++)

@@ -8,8 +8,8 @@
 
 #include "heal/breaker.h"
 #include "heal/cleanup.h"
-
-#define USEC_PER_SEC UINT64_C(1000000)
+#include "heal/json-util.h"
+#include "heal/time-util.h"
 
 /* The record as stored. "half-open" on disk means a trial has been claimed
  * at trial_usec, by whoever holds the trial's lock (trial_lock()); an open
@@ -47,15 +47,6 @@ static uint64_t cooldown_usec(const heal_breaker_spec *spec) {
         return (uint64_t) spec->cooldown_s * USEC_PER_SEC;
 }
 
-static int json_get_u64(json_t *obj, const char *field, uint64_t *ret) {
-        json_t *v = json_object_get(obj, field);
-
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return -EBADMSG;
-        *ret = (uint64_t) json_integer_value(v);
-        return 0;
-}
-
 /* Absent -> closed with no failures; anything malformed -> -EBADMSG. */
 static int breaker_load(heal_state *s, const char *ns, const char *key, breaker *ret) {
         _cleanup_json_ json_t *data = NULL;
@@ -78,17 +69,17 @@ static int breaker_load(heal_state *s, const char *ns, const char *key, breaker 
                 return -EBADMSG;
         b.state = (heal_breaker_state) st;
 
-        r = json_get_u64(data, "failures", &failures);
+        r = heal_json_get_u64(data, "failures", &failures);
         if (r < 0)
                 return r;
         if (failures > UINT32_MAX)
                 return -EBADMSG;
         b.failures = (uint32_t) failures;
 
-        r = json_get_u64(data, "opened_usec", &b.opened_usec);
+        r = heal_json_get_u64(data, "opened_usec", &b.opened_usec);
         if (r < 0)
                 return r;
-        r = json_get_u64(data, "trial_usec", &b.trial_usec);
+        r = heal_json_get_u64(data, "trial_usec", &b.trial_usec);
         if (r < 0)
                 return r;
 

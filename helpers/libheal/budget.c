@@ -7,8 +7,8 @@
 
 #include "heal/budget.h"
 #include "heal/cleanup.h"
-
-#define USEC_PER_SEC UINT64_C(1000000)
+#include "heal/json-util.h"
+#include "heal/time-util.h"
 
 bool heal_budget_spec_valid(const heal_budget_spec *spec) {
         return spec && spec->actions >= 1 && spec->actions <= 100000 && spec->per_s >= 1 &&
@@ -73,21 +73,6 @@ uint32_t heal_bucket_tokens(const heal_bucket *b, const heal_budget_spec *spec, 
         return (uint32_t) (copy.level / HEAL_TOKEN);
 }
 
-static int json_get_u64(json_t *obj, const char *field, bool required, uint64_t *ret) {
-        json_t *v = json_object_get(obj, field);
-
-        if (!v) {
-                if (required)
-                        return -EBADMSG;
-                *ret = 0;
-                return 0;
-        }
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return -EBADMSG;
-        *ret = (uint64_t) json_integer_value(v);
-        return 0;
-}
-
 /* Absent -> full at @now; anything not a well-formed bucket -> -EBADMSG. */
 static int bucket_load(heal_state *s, const char *ns, const heal_budget_req *req, uint64_t now_usec,
                        heal_bucket *ret) {
@@ -105,13 +90,13 @@ static int bucket_load(heal_state *s, const char *ns, const heal_budget_req *req
         if (!json_is_object(data))
                 return -EBADMSG;
 
-        r = json_get_u64(data, "level", true, &b.level);
+        r = heal_json_get_u64(data, "level", &b.level);
         if (r < 0)
                 return r;
-        r = json_get_u64(data, "stamp_usec", true, &b.stamp_usec);
+        r = heal_json_get_u64(data, "stamp_usec", &b.stamp_usec);
         if (r < 0)
                 return r;
-        r = json_get_u64(data, "rem", false, &b.rem);
+        r = heal_json_get_u64_or_zero(data, "rem", &b.rem);
         if (r < 0)
                 return r;
 

@@ -13,6 +13,9 @@
 #include "config.h"
 #include "heal/bus.h"
 #include "heal/cleanup.h"
+#include "heal/fileio.h"
+#include "heal/strv.h"
+#include "heal/time-util.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
@@ -28,13 +31,6 @@ static inline void bus_slot_unrefp(sd_bus_slot **s) { sd_bus_slot_unref(*s); }
 #define _cleanup_bus_slot_ _cleanup_(bus_slot_unrefp)
 static inline void bus_unrefp(sd_bus **b) { sd_bus_unref(*b); }
 #define _cleanup_bus_ _cleanup_(bus_unrefp)
-
-static uint64_t now_mono(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
 
 /* sd-bus hands back -errno from the error name; keep a sane value when it does not. */
 static int bus_errno(const sd_bus_error *e, int r) {
@@ -340,7 +336,7 @@ static int bus_step(sd_bus *bus, uint64_t deadline) {
         r = sd_bus_process(bus, NULL);
         if (r != 0)
                 return r; /* <0 error; >0 more may be queued, loop again */
-        now = now_mono();
+        now = heal_now_usec(CLOCK_MONOTONIC);
         if (now >= deadline)
                 return -ETIMEDOUT;
         r = sd_bus_wait(bus, deadline - now);
@@ -387,7 +383,7 @@ int heal_unit_job(sd_bus *bus, const char *method, const char *unit, uint64_t ti
                 return -ENOMEM;
         w.job = job;
 
-        deadline = now_mono() + timeout_usec;
+        deadline = heal_now_usec(CLOCK_MONOTONIC) + timeout_usec;
         while (!w.result && w.error == 0) {
                 r = bus_step(bus, deadline);
                 if (r < 0) {
@@ -450,7 +446,7 @@ int heal_unit_watch_active(sd_bus *bus, const char *unit, uint64_t settle_usec, 
         if (r < 0)
                 return r;
 
-        deadline = now_mono() + settle_usec;
+        deadline = heal_now_usec(CLOCK_MONOTONIC) + settle_usec;
         for (;;) {
                 if (changed) {
                         _cleanup_free_ char *state = NULL;
@@ -665,33 +661,6 @@ static int mkdir_p(const char *path, mode_t mode) {
         return 0;
 }
 
-static int write_atomic(const char *path, const char *text) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        size_t n = strlen(text);
-        ssize_t k;
-
-        if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        k = write(fd, text, n);
-        if (k < 0 || (size_t) k != n || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-                int r = k >= 0 && (size_t) k != n ? -EIO : -errno;
-
-                (void) unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                int r = -errno;
-
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
-}
-
 int heal_unit_enroll(sd_bus *bus, const char *unit, bool runtime) {
         _cleanup_free_ char *path = NULL, *text = NULL, *old = NULL;
         char *slash;
@@ -712,7 +681,8 @@ int heal_unit_enroll(sd_bus *bus, const char *unit, bool runtime) {
         *slash = '/';
         if (r < 0)
                 return r;
-        r = write_atomic(path, text);
+        /* Durable: a drop-in lost to a crash would leave the unit unenrolled. */
+        r = heal_write_file_atomic_path(path, text, strlen(text), 0644, 0);
         if (r < 0)
                 return r;
         if (bus) {
@@ -742,19 +712,6 @@ int heal_unit_unenroll(sd_bus *bus, const char *unit, bool runtime) {
                         return r;
         }
         return 1;
-}
-
-static int strv_push(char ***l, size_t *n, char *s) {
-        char **m = realloc(*l, (*n + 2) * sizeof(char *));
-
-        if (!m) {
-                free(s);
-                return -ENOMEM;
-        }
-        m[(*n)++] = s;
-        m[*n] = NULL;
-        *l = m;
-        return 0;
 }
 
 static bool strv_contains(char **l, const char *s) {
@@ -794,7 +751,7 @@ static int scan_enrolled(bool runtime, char ***l, size_t *n) {
                         return -ENOMEM;
                 if (access(probe, F_OK) < 0)
                         continue;
-                r = strv_push(l, n, TAKE_PTR(unit));
+                r = heal_strv_consume(l, n, TAKE_PTR(unit));
                 if (r < 0)
                         return r;
         }
@@ -851,21 +808,14 @@ int heal_unit_files_list(sd_bus *bus, char *const *patterns, char ***ret_names, 
                 return r;
         while ((r = sd_bus_message_read(reply, "(ss)", &path, &state)) > 0) {
                 const char *base = strrchr(path, '/');
-                char *s;
 
                 base = base ? base + 1 : path;
                 if (strv_contains(names, base))
                         continue; /* the same name in several dirs: systemd reports the one in force first */
-                s = strdup(base);
-                if (!s)
-                        return -ENOMEM;
-                r = strv_push(&names, &n, s);
+                r = heal_strv_consume(&names, &n, strdup(base));
                 if (r < 0)
                         return r;
-                s = strdup(state);
-                if (!s)
-                        return -ENOMEM;
-                r = strv_push(&states, &ns, s);
+                r = heal_strv_consume(&states, &ns, strdup(state));
                 if (r < 0)
                         return r;
         }
@@ -969,17 +919,10 @@ int heal_units_list(sd_bus *bus, char *const *states, char *const *patterns, cha
                 return r;
         while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL, &path, NULL,
                                         NULL, NULL)) > 0) {
-                char *s = strdup(name);
-
-                if (!s)
-                        return -ENOMEM;
-                r = strv_push(&names, &n, s);
+                r = heal_strv_consume(&names, &n, strdup(name));
                 if (r < 0)
                         return r;
-                s = strdup(path);
-                if (!s)
-                        return -ENOMEM;
-                r = strv_push(&paths, &np, s);
+                r = heal_strv_consume(&paths, &np, strdup(path));
                 if (r < 0)
                         return r;
         }

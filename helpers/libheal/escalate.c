@@ -11,6 +11,7 @@
 
 #include "heal/escalate.h"
 #include "heal/spawn.h"
+#include "heal/time-util.h"
 
 /* How much of a failed command's output goes into its audit record. */
 #define OUTPUT_EXCERPT_MAX 2048
@@ -43,7 +44,7 @@ json_t *heal_escalation_json(const heal_incident *inc, const char *why, json_t *
         _cleanup_json_ json_t *o = NULL;
         _cleanup_free_ char *journalctl = NULL;
         struct utsname u;
-        struct timespec ts;
+        uint64_t now;
 
         if (!inc)
                 inc = &no_incident;
@@ -53,8 +54,7 @@ json_t *heal_escalation_json(const heal_incident *inc, const char *why, json_t *
                 return NULL;
         if (uname(&u) < 0)
                 u.nodename[0] = '\0';
-        if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-                return NULL;
+        now = heal_now_usec(CLOCK_REALTIME);
 
         o = json_object();
         if (!o)
@@ -67,8 +67,7 @@ json_t *heal_escalation_json(const heal_incident *inc, const char *why, json_t *
             set_string(o, "policy_digest", inc->policy_digest) < 0 ||
             set_string(o, "hostname", u.nodename[0] ? u.nodename : NULL) < 0)
                 return NULL;
-        if (json_object_set_new(o, "time_usec",
-                                json_integer((json_int_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000)) < 0)
+        if (json_object_set_new(o, "time_usec", json_integer((json_int_t) now)) < 0)
                 return NULL;
 
         return TAKE_PTR(o);
@@ -103,7 +102,8 @@ static int run_command(const heal_policy *policy, const heal_incident *inc, json
         if (!input)
                 return -ENOMEM;
 
-        r = heal_spawn(policy->escalate_command, input, (uint64_t) timeout_s * 1000000, &output, &status);
+        r = heal_spawn(policy->escalate_command, input, (uint64_t) timeout_s * USEC_PER_SEC, &output,
+                       &status);
         if (r == 0 && status == 0)
                 return 0;
 

@@ -11,8 +11,7 @@
 #include "heal/cleanup.h"
 #include "heal/guard.h"
 #include "heal/pending.h"
-
-#define USEC_PER_SEC UINT64_C(1000000)
+#include "heal/time-util.h"
 
 static inline bool streq_ptr(const char *a, const char *b) {
         return a && b ? strcmp(a, b) == 0 : a == b;

@@ -13,12 +13,15 @@
 #include "heal/state.h"
 
 uint64_t guard_now(const guard_run *run) {
-        struct timespec ts;
-
         if (run->g->now_usec > 0)
                 return run->g->now_usec;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        return heal_now_usec(CLOCK_REALTIME);
+}
+
+const char *heal_guard_shadow_key_base(const char *key) {
+        size_t n = strlen(HEAL_GUARD_SHADOW_PREFIX);
+
+        return key && strncmp(key, HEAL_GUARD_SHADOW_PREFIX, n) == 0 ? key + n : NULL;
 }
 
 uint64_t guard_ttl_usec(const guard_run *run) {
@@ -126,11 +129,9 @@ int guard_state_error(guard_run *run, const char *step, int error) {
 
 int guard_set_key(guard_run *run, const char *claim_key) {
         _cleanup_free_ char *claim = NULL, *key = NULL, *salted = NULL;
-        const char *base = claim_key;
+        const char *base = heal_guard_shadow_key_base(claim_key) ?: claim_key;
         char first[17], second[17];
 
-        if (strncmp(base, HEAL_GUARD_SHADOW_PREFIX, strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0)
-                base += strlen(HEAL_GUARD_SHADOW_PREFIX);
         claim = strdup(claim_key);
         key = strdup(base);
         if (!claim || !key)

@@ -29,17 +29,13 @@ static int load_pending(guard_run *run) {
         return 1;
 }
 
-static bool pending_is_shadow(const heal_pending *p) {
-        return p->idem_key &&
-               strncmp(p->idem_key, HEAL_GUARD_SHADOW_PREFIX, strlen(HEAL_GUARD_SHADOW_PREFIX)) == 0;
-}
-
 /* Only a record someone may still act on (or a cancel that keeps the
  * incident quiet): never a stale approval or an expired plan. */
 static bool adoptable(const guard_run *run, const heal_pending *p, uint64_t now) {
         return p->idem_key && p->class && p->target && streq_ptr(p->class, run->a->class) &&
                streq_ptr(p->target, run->a->target) && (!p->incident || !p->incident[0]) &&
-               pending_is_shadow(p) == run->shadow && !heal_pending_over(p, now);
+               (heal_guard_shadow_key_base(p->idem_key) != NULL) == run->shadow &&
+               !heal_pending_over(p, now);
 }
 
 int guard_tier_adopt(guard_run *run) {
@@ -427,7 +423,7 @@ static void audit_aged_out(const heal_pending *p, void *userdata) {
                 .incident = p->incident_id ?: p->incident,
                 .intent = p->intent,
                 .tier = p->tier,
-                .mode = pending_is_shadow(p) ? "shadow" : "live",
+                .mode = heal_guard_shadow_key_base(p->idem_key) ? "shadow" : "live",
                 .owner = p->decided_by ?: "heal",
                 .policy_digest = run->inc.policy_digest,
                 .facts = p->facts,

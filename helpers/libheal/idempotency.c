@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "heal/cleanup.h"
+#include "heal/json-util.h"
 #include "heal/idempotency.h"
 
 #define IDEM_NS "idem"
@@ -44,14 +45,6 @@ int heal_idem_key(const char *class, const char *target, const char *incident, u
         return 0;
 }
 
-static int field_u64(json_t *data, const char *name, uint64_t *ret) {
-        json_t *v = json_object_get(data, name);
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return -EBADMSG;
-        *ret = (uint64_t) json_integer_value(v);
-        return 0;
-}
-
 /* What a stored record means at @now_usec; a malformed one is -EBADMSG (fail
  * closed). An in-flight claim is reported as such: whether its owner still
  * lives is for its lock to say (claim_lock()), not for the clock. */
@@ -62,10 +55,10 @@ static int classify(json_t *data, uint64_t now_usec, heal_idem_status *ret) {
 
         if (!state)
                 return -EBADMSG;
-        r = field_u64(data, "since", &since);
+        r = heal_json_get_u64(data, "since", &since);
         if (r < 0)
                 return r;
-        r = field_u64(data, "until", &until);
+        r = heal_json_get_u64(data, "until", &until);
         if (r < 0)
                 return r;
 
@@ -379,7 +372,7 @@ static uint64_t gc_last_run(heal_state *s) {
         _cleanup_json_ json_t *data = NULL;
         uint64_t at;
 
-        if (heal_state_read(s, GC_NS, GC_KEY, &data) < 0 || field_u64(data, "at", &at) < 0)
+        if (heal_state_read(s, GC_NS, GC_KEY, &data) < 0 || heal_json_get_u64(data, "at", &at) < 0)
                 return 0;
         return at;
 }

@@ -9,6 +9,7 @@
 #include "heal/bus.h"
 #include "heal/cleanup.h"
 #include "heal/killswitch.h"
+#include "heal/strv.h"
 
 /* "heal-worker-reviver@foo.service" -> "heal-worker-reviver@.service"; NULL when not an instance. */
 static char *template_of(const char *unit) {
@@ -68,23 +69,6 @@ static int heal_units(sd_bus *bus, char ***ret_names, char ***ret_states) {
         return heal_unit_files_list(bus, patterns, ret_names, ret_states);
 }
 
-static int strv_append(char ***l, size_t *n, const char *s) {
-        char **m;
-        char *c = strdup(s);
-
-        if (!c)
-                return -ENOMEM;
-        m = realloc(*l, (*n + 2) * sizeof(char *));
-        if (!m) {
-                free(c);
-                return -ENOMEM;
-        }
-        m[(*n)++] = c;
-        m[*n] = NULL;
-        *l = m;
-        return 0;
-}
-
 int heal_killswitch_set(sd_bus *bus, bool on, bool runtime, char ***ret_units) {
         _cleanup_strv_free_ char **names = NULL, **units = NULL;
         bool have_target = false;
@@ -102,13 +86,13 @@ int heal_killswitch_set(sd_bus *bus, bool on, bool runtime, char ***ret_units) {
                         continue;
                 if (strcmp(*u, HEAL_KILLSWITCH_UNIT) == 0)
                         have_target = true;
-                r = strv_append(&units, &n, *u);
+                r = heal_strv_consume(&units, &n, strdup(*u));
                 if (r < 0)
                         return r;
         }
         /* heal.target is the switch even when it is not installed. */
         if (!have_target) {
-                r = strv_append(&units, &n, HEAL_KILLSWITCH_UNIT);
+                r = heal_strv_consume(&units, &n, strdup(HEAL_KILLSWITCH_UNIT));
                 if (r < 0)
                         return r;
         }
@@ -153,7 +137,7 @@ int heal_killswitch_status(sd_bus *bus, char ***ret_masked) {
                         continue;
                 if (asprintf(&line, "%s (%s)", names[i], states[i]) < 0)
                         return -ENOMEM;
-                r = strv_append(&masked, &n, line);
+                r = heal_strv_consume(&masked, &n, TAKE_PTR(line));
                 if (r < 0)
                         return r;
         }
@@ -167,7 +151,7 @@ int heal_killswitch_status(sd_bus *bus, char ***ret_masked) {
 
                         if (asprintf(&line, "%s (%s)", HEAL_KILLSWITCH_UNIT, target_state) < 0)
                                 return -ENOMEM;
-                        r = strv_append(&masked, &n, line);
+                        r = heal_strv_consume(&masked, &n, TAKE_PTR(line));
                         if (r < 0)
                                 return r;
                 }

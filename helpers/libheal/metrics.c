@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "heal/budget.h"
+#include "heal/fileio.h"
 #include "heal/metrics.h"
 #include "heal/paths.h"
 
@@ -322,24 +323,9 @@ static int metrics_render(heal_state *s, char **ret, size_t *ret_size) {
         return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int heal_metrics_write(heal_state *s, const char *dir) {
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-        _cleanup_free_ char *text = NULL, *tmp = NULL, *final = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        _cleanup_free_ char *text = NULL;
         size_t size = 0;
         int r;
 
@@ -348,34 +334,17 @@ int heal_metrics_write(heal_state *s, const char *dir) {
         if (!dir)
                 dir = heal_path_metrics_dir();
 
-        if (stat(dir, &st) < 0)
+        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
                 return -errno;
-        if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
 
         r = metrics_render(s, &text, &size);
         if (r < 0)
                 return r;
 
-        /* The temp name does not end in .prom, so node-exporter never reads it. */
-        if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, PROM_FILE) < 0 ||
-            asprintf(&final, "%s/%s", dir, PROM_FILE) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-
-        /* No sync: node-exporter reads it from the page cache, and after a
+        /* The temp name does not end in .prom, so node-exporter never reads it.
+         * No sync: node-exporter reads it from the page cache, and after a
          * crash the next run rewrites it from the state dir (a file lost or
          * cut short by a power loss only hides the metrics until then). */
-        r = write_all(fd, text, size);
-        if (r >= 0 && fchmod(fd, 0644) < 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, final) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
+        return heal_write_file_atomic(dir_fd, PROM_FILE, text, size, 0644, HEAL_WRITE_NOSYNC);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "heal/cleanup.h"
+#include "heal/json-util.h"
 #include "heal/hash.h"
 #include "heal/pending.h"
 
@@ -116,24 +117,6 @@ static int get_str(json_t *o, const char *name, bool required, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static int get_usec(json_t *o, const char *name, uint64_t *ret) {
-        json_t *v = json_object_get(o, name);
-
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return -EBADMSG;
-        *ret = (uint64_t) json_integer_value(v);
-        return 0;
-}
-
-/* The same for a field newer records have and older ones lack: absent is 0. */
-static int get_usec_optional(json_t *o, const char *name, uint64_t *ret) {
-        if (!json_object_get(o, name)) {
-                *ret = 0;
-                return 0;
-        }
-        return get_usec(o, name, ret);
-}
-
 static int pending_from_json(json_t *o, const char *id, heal_pending *ret) {
         _cleanup_(heal_pending_done) heal_pending p = {};
         _cleanup_free_ char *stored_id = NULL, *status = NULL;
@@ -162,11 +145,11 @@ static int pending_from_json(json_t *o, const char *id, heal_pending *ret) {
             (r = get_str(o, "rerun_unit", false, &p.rerun_unit)) < 0 ||
             (r = get_str(o, "decided_by", false, &p.decided_by)) < 0 ||
             (r = get_str(o, "incident_id", false, &p.incident_id)) < 0 ||
-            (r = get_usec_optional(o, "decided_usec", &p.decided_usec)) < 0 ||
+            (r = heal_json_get_u64_or_zero(o, "decided_usec", &p.decided_usec)) < 0 ||
             (r = get_str(o, "status", true, &status)) < 0 ||
-            (r = get_usec(o, "created_usec", &p.created_usec)) < 0 ||
-            (r = get_usec(o, "not_before_usec", &p.not_before_usec)) < 0 ||
-            (r = get_usec(o, "expires_usec", &p.expires_usec)) < 0)
+            (r = heal_json_get_u64(o, "created_usec", &p.created_usec)) < 0 ||
+            (r = heal_json_get_u64(o, "not_before_usec", &p.not_before_usec)) < 0 ||
+            (r = heal_json_get_u64(o, "expires_usec", &p.expires_usec)) < 0)
                 return r;
 
         r = pending_status_from_string(status);

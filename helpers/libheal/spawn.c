@@ -15,6 +15,7 @@
 
 #include "heal/cleanup.h"
 #include "heal/spawn.h"
+#include "heal/time-util.h"
 
 #define OUTPUT_MAX (64 * 1024)
 /* Without pidfds the child's exit is noticed by polling this often. */
@@ -32,12 +33,6 @@ typedef struct spawn_io {
         bool exited;
         bool got_epipe;
 } spawn_io;
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static _Noreturn void child_exec(const char *command, int in_fd, int out_fd) {
@@ -156,7 +151,7 @@ static int pump(spawn_io *io, uint64_t deadline) {
                 if (!io->exited && io->pid_fd >= 0)
                         p[n++] = (struct pollfd){ .fd = io->pid_fd, .events = POLLIN };
 
-                uint64_t now = now_usec();
+                uint64_t now = heal_now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 uint64_t wait_ms = (deadline - now + 999) / 1000;
@@ -216,7 +211,7 @@ static int run(const char *command, const char *input, uint64_t timeout_usec, sp
         if ((r = set_nonblock(io->out_fd)) < 0)
                 return r;
 
-        uint64_t start = now_usec();
+        uint64_t start = heal_now_usec(CLOCK_MONOTONIC);
         io->pid = fork();
         if (io->pid < 0)
                 return -errno;

@@ -12,21 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "heal/cleanup.h"
+#include "heal/fileio.h"
 #include "heal/hash.h"
 #include "heal/paths.h"
 #include "heal/state.h"
+#include "heal/strv.h"
+#include "heal/time-util.h"
 
 #define STATE_VERSION 1
-/* Temp files start with '.', which no escaped key does, so they never show up
- * as records and the open-time sweep can tell them apart. */
-#define TEMP_PREFIX ".#"
 #define LOCK_DIR ".lock"
 /* An escaped name longer than this is cut and ends in '~' + 16 hex digits of
  * the key's hash; well under NAME_MAX so every derived name fits too. */
@@ -35,7 +34,6 @@
 /* Records are small; anything this big is not one of ours. */
 #define RECORD_MAX (16 * 1024 * 1024)
 #define LOCK_POLL_NSEC (10 * 1000 * 1000)
-#define USEC_PER_SEC UINT64_C(1000000)
 
 /* Kept in the state dir so a full filesystem still takes the records of
  * one run: released (unlinked) by the first write that finds no room. */
@@ -195,22 +193,6 @@ static int ns_open(heal_state *s, const char *ns, bool create) {
 
 /* ---- I/O helpers ---------------------------------------------------------- */
 
-static int write_all(int fd, const char *buf, size_t len) {
-        while (len > 0) {
-                ssize_t k = write(fd, buf, len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                buf += k;
-                len -= (size_t) k;
-        }
-        return 0;
-}
-
 static int read_all(int fd, char **ret, size_t *ret_len) {
         size_t len = 0, cap = 4096;
         _cleanup_free_ char *buf = malloc(cap);
@@ -246,26 +228,6 @@ static int read_all(int fd, char **ret, size_t *ret_len) {
         *ret = TAKE_PTR(buf);
         *ret_len = len;
         return 0;
-}
-
-static uint64_t random_u64(void) {
-        static uint64_t counter;
-        uint64_t v;
-
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t) sizeof(v))
-                return v;
-        /* No entropy yet (early boot): unique enough with O_EXCL retries. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t seed[4] = { (uint64_t) getpid(), (uint64_t) ts.tv_sec, (uint64_t) ts.tv_nsec,
-                             ++counter };
-        return heal_fnv1a64(seed, sizeof(seed));
-}
-
-static uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 /* ---- records -------------------------------------------------------------- */
@@ -343,63 +305,11 @@ static int record_load(int ns_fd, const char *name, const char *key, json_t **re
         return record_parse(buf, len, key, ret_rec, ret_data, ret_key);
 }
 
-/* A new temp file in @dir_fd, locked so the open-time sweep leaves it alone
- * while we live; @name receives its name. */
-static int temp_create(int dir_fd, char name[static sizeof(TEMP_PREFIX) + 16]) {
-        for (int attempt = 0; attempt < 64; attempt++) {
-                snprintf(name, sizeof(TEMP_PREFIX) + 16, TEMP_PREFIX "%016" PRIx64, random_u64());
-                _cleanup_close_ int fd = openat(dir_fd, name,
-                                                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW |
-                                                        O_NOCTTY,
-                                                0600);
-                if (fd < 0) {
-                        if (errno == EEXIST)
-                                continue;
-                        return -errno;
-                }
-                while (flock(fd, LOCK_EX) < 0)
-                        if (errno != EINTR)
-                                return -errno;
-                /* A sweep may have taken it between create and lock: start over. */
-                struct stat st;
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                if (st.st_nlink == 0)
-                        continue;
-                return TAKE_FD(fd);
-        }
-        return -EEXIST;
-}
-
-/* Durable unless NOSYNC: the data is on disk (fdatasync) before the rename,
- * so a rename that survives a crash never points at a torn file; then the
- * dir, so the rename itself survives. Two syncs; that is the whole cost. */
-static int atomic_replace(int dir_fd, const char *name, const char *buf, size_t len, unsigned flags) {
-        bool sync = !(flags & HEAL_STATE_WRITE_NOSYNC);
-        char tmp[sizeof(TEMP_PREFIX) + 16];
-        _cleanup_close_ int fd = temp_create(dir_fd, tmp);
-        if (fd < 0)
-                return fd;
-
-        int r = write_all(fd, buf, len);
-        if (r >= 0 && sync && fdatasync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlinkat(dir_fd, tmp, 0);
-                return r;
-        }
-        if (sync && fsync(dir_fd) < 0)
-                return -errno;
-        return 0;
-}
-
 /* One record of a group write, between its temp file and its rename. */
 typedef struct pending_file {
         char *name;
         int fd;
-        char tmp[sizeof(TEMP_PREFIX) + 16];
+        char tmp[HEAL_TEMP_NAME_MAX];
 } pending_file;
 
 static void pending_files_free(pending_file *p, size_t n, int dir_fd) {
@@ -429,11 +339,11 @@ static int pending_file_prepare(int dir_fd, const heal_state_entry *e, pending_f
         r = record_format(e->key, e->data, &text, &len);
         if (r < 0)
                 return r;
-        r = temp_create(dir_fd, p->tmp);
+        r = heal_temp_open(dir_fd, p->tmp);
         if (r < 0)
                 return r;
         p->fd = r;
-        return write_all(p->fd, text, len);
+        return heal_write_all(p->fd, text, len);
 }
 
 static bool names_unique(const pending_file *p, size_t n) {
@@ -496,6 +406,8 @@ static void temp_reap(int ns_fd, const char *name) {
         (void) unlinkat(ns_fd, name, 0);
 }
 
+/* Temp files (HEAL_TEMP_PREFIX) start with '.', which no escaped key does:
+ * they never show up as records, and the sweep can tell them apart. */
 static void ns_sweep(int ns_fd) {
         int fd = openat(ns_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -506,7 +418,7 @@ static void ns_sweep(int ns_fd) {
                 return;
         }
         for (struct dirent *de; (de = readdir(d));)
-                if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
+                if (strncmp(de->d_name, HEAL_TEMP_PREFIX, strlen(HEAL_TEMP_PREFIX)) == 0)
                         temp_reap(dirfd(d), de->d_name);
 }
 
@@ -640,7 +552,8 @@ static int write_one(heal_state *s, const char *ns, const char *key, json_t *dat
         r = record_format(key, data, &text, &len);
         if (r < 0)
                 return r;
-        return atomic_replace(ns_fd, name, text, len, flags);
+        return heal_write_file_atomic(ns_fd, name, text, len, 0600,
+                                      flags & HEAL_STATE_WRITE_NOSYNC ? HEAL_WRITE_NOSYNC : 0);
 }
 
 int heal_state_write_flags(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags) {
@@ -692,16 +605,6 @@ int heal_state_remove_flags(heal_state *s, const char *ns, const char *key, unsi
 
 int heal_state_remove(heal_state *s, const char *ns, const char *key) {
         return heal_state_remove_flags(s, ns, key, 0);
-}
-
-static int strv_push(char ***l, size_t *n, char *s) {
-        char **m = realloc(*l, (*n + 2) * sizeof(char *));
-        if (!m)
-                return -ENOMEM;
-        m[(*n)++] = s;
-        m[*n] = NULL;
-        *l = m;
-        return 0;
 }
 
 static int str_cmp(const void *a, const void *b) {
@@ -779,11 +682,9 @@ int heal_state_list(heal_state *s, const char *ns, char ***ret_keys) {
                         return r;
                 if (r == 0)
                         continue;
-                r = strv_push(&keys, &n, key);
-                if (r < 0) {
-                        free(key);
+                r = heal_strv_consume(&keys, &n, key);
+                if (r < 0)
                         return r;
-                }
         }
 
         qsort(keys, n, sizeof(char *), str_cmp);
@@ -866,7 +767,7 @@ static int lock_file_once(int lock_dir, const char *name, uint64_t start, uint64
                         continue;
                 if (errno != EWOULDBLOCK)
                         return -errno;
-                uint64_t waited = now_monotonic_usec() - start;
+                uint64_t waited = heal_now_usec(CLOCK_MONOTONIC) - start;
                 if (waited >= timeout_usec)
                         return -ETIMEDOUT;
                 uint64_t left_usec = timeout_usec - waited;
@@ -910,7 +811,7 @@ int heal_state_lock_timeout(heal_state *s, const char *ns, const char *key, uint
         if (lock_dir < 0)
                 return lock_dir;
 
-        uint64_t start = now_monotonic_usec();
+        uint64_t start = heal_now_usec(CLOCK_MONOTONIC);
         do
                 r = lock_file_once(lock_dir, name, start, timeout_usec);
         while (r == -EAGAIN);

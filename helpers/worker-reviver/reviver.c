@@ -11,6 +11,7 @@
 #include "heal/breaker.h"
 #include "heal/journal-tail.h"
 #include "heal/state.h"
+#include "heal/time-util.h"
 #include "reviver.h"
 
 /* The last lines of the unit's journal ride along in the facts, so every
@@ -31,16 +32,13 @@ static int add_breaker(json_t *facts, heal_state *state, const heal_class_policy
         _cleanup_free_ char *key = NULL;
         heal_breaker_state bs;
         uint32_t failures;
-        struct timespec ts;
 
         if (!c)
                 return 0;
         key = heal_guard_breaker_key(REVIVER_CLASS, unit);
         if (!key)
                 return -ENOMEM;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        if (heal_breaker_get(state, key, &c->breaker, (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000,
-                             &bs, &failures) < 0)
+        if (heal_breaker_get(state, key, &c->breaker, heal_now_usec(CLOCK_REALTIME), &bs, &failures) < 0)
                 return 0; /* the guard reads it again and fails closed on its own */
         if (json_object_set_new(facts, "failed_revivals", json_integer(failures)) < 0 ||
             json_object_set_new(facts, "breaker", json_string(heal_breaker_state_to_string(bs))) < 0 ||
@@ -53,7 +51,7 @@ static int add_plan(json_t *facts, const reviver_ctx *ctx, reviver_reaction reac
         _cleanup_free_ char *tried = NULL;
 
         if (asprintf(&tried, "reset-failed + start %s, then watch it stay active for %llu s%s", ctx->unit,
-                     (unsigned long long) (ctx->settle_usec / 1000000ULL),
+                     (unsigned long long) (ctx->settle_usec / USEC_PER_SEC),
                      ctx->verify_command ? " and run the verify command" : "") < 0)
                 return -ENOMEM;
         if (json_object_set_new(facts, "reaction", json_string(reaction == REVIVER_HUMAN ? "human" : "restart")) < 0 ||
@@ -136,7 +134,7 @@ static int reviver_round(reviver *rv, const heal_unit_info *info, const reviver_
                 .bus = rv->bus,
                 .unit = unit,
                 .job_timeout_usec = REVIVER_JOB_TIMEOUT_USEC,
-                .settle_usec = (uint64_t) (c ? c->settle_s : 10) * 1000000ULL,
+                .settle_usec = (uint64_t) (c ? c->settle_s : 10) * USEC_PER_SEC,
                 .verify_command = reviver_verify_command(c),
                 .verify_timeout_usec = REVIVER_VERIFY_TIMEOUT_USEC,
         };

@@ -132,3 +132,7 @@ char *heal_guard_budget_key_class(const char *class);
 #define HEAL_GUARD_NS_SHADOW_BUDGET "shadow-budget"
 #define HEAL_GUARD_NS_SHADOW_BREAKER "shadow-breaker"
 #define HEAL_GUARD_SHADOW_PREFIX "shadow|" /* idempotency keys of shadow mode */
+
+/* The key under HEAL_GUARD_SHADOW_PREFIX (a pointer into @key), or NULL when
+ * @key (NULL included) is not one of shadow mode's idempotency keys. */
+const char *heal_guard_shadow_key_base(const char *key);

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Reading fields of stored JSON records. */
+#include <errno.h>
+
+#include "heal/json-util.h"
+
+int heal_json_get_u64(const json_t *obj, const char *field, uint64_t *ret) {
+        json_t *v = json_object_get(obj, field);
+
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return -EBADMSG;
+        *ret = (uint64_t)json_integer_value(v);
+        return 0;
+}
+
+int heal_json_get_u64_or_zero(const json_t *obj, const char *field, uint64_t *ret) {
+        if (!json_object_get(obj, field)) {
+                *ret = 0;
+                return 0;
+        }
+        return heal_json_get_u64(obj, field, ret);
+}
