@@ -217,13 +217,7 @@ static int guard_pass(disk_run *dr, disk_act_ctx *ctx, heal_tier t, const char *
                 .verify = disk_verify,
                 .userdata = ctx,
         };
-        heal_guard g = {
-                .state = dr->state,
-                .policy = dr->policy,
-                .policy_error = dr->policy_error,
-                .bus = dr->bus,
-                .helper_unit = DISK_UNIT,
-        };
+        heal_guard g = disk_run_guard(dr);
 
         return heal_guard_run(&g, &a, ret);
 }

@@ -189,6 +189,19 @@ static bool rmdir_one(const walk_root *root, const dirref *d) {
         return unlinkat(pfd, name, AT_REMOVEDIR) == 0;
 }
 
+static int dirrefs_push(dirref **d, size_t *n, size_t *cap, dirref ref) {
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 64;
+                dirref *nd = reallocarray(*d, c, sizeof(dirref));
+                if (!nd)
+                        return -ENOMEM;
+                *d = nd;
+                *cap = c;
+        }
+        (*d)[(*n)++] = ref;
+        return 0;
+}
+
 /* The parents of the files removed from source @s, and their parents up to
  * (not including) the root, deepest first; a directory empty before the run
  * is never among them. */
@@ -205,14 +218,8 @@ static int remove_emptied_dirs(const reclaim_plan *p, uint32_t s, const walk_roo
                 dirref ref = { f->relpath, (size_t) (slash - f->relpath) };
                 if (n > 0 && cmp_dirref(&d[n - 1], &ref) == 0)
                         continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 64;
-                        dirref *nd = reallocarray(d, cap, sizeof(dirref));
-                        if (!nd)
-                                return -ENOMEM;
-                        d = nd;
-                }
-                d[n++] = ref;
+                if (dirrefs_push(&d, &n, &cap, ref) < 0)
+                        return -ENOMEM;
         }
         n = dirrefs_uniq(d, n);
 
@@ -221,14 +228,8 @@ static int remove_emptied_dirs(const reclaim_plan *p, uint32_t s, const walk_roo
                 for (size_t k = 0; k < d[i].len; k++) {
                         if (d[i].path[k] != '/')
                                 continue;
-                        if (n == cap) {
-                                cap = cap ? cap * 2 : 64;
-                                dirref *nd = reallocarray(d, cap, sizeof(dirref));
-                                if (!nd)
-                                        return -ENOMEM;
-                                d = nd;
-                        }
-                        d[n++] = (dirref) { d[i].path, k };
+                        if (dirrefs_push(&d, &n, &cap, (dirref) { d[i].path, k }) < 0)
+                                return -ENOMEM;
                 }
         n = dirrefs_uniq(d, n);
 

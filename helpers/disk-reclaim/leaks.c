@@ -125,13 +125,7 @@ static int propose_restart(disk_run *dr, const disk_mount *m, const leak_report 
                 .verify = leak_verify,
                 .userdata = &ctx,
         };
-        heal_guard g = {
-                .state = dr->state,
-                .policy = dr->policy,
-                .policy_error = dr->policy_error,
-                .bus = dr->bus,
-                .helper_unit = DISK_UNIT,
-        };
+        heal_guard g = disk_run_guard(dr);
         return heal_guard_run(&g, &a, &outcome);
 }
 

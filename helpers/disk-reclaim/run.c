@@ -74,6 +74,16 @@ int disk_run_facts(const disk_run *dr, json_t *facts) {
         return 0;
 }
 
+heal_guard disk_run_guard(const disk_run *dr) {
+        return (heal_guard){
+                .state = dr->state,
+                .policy = dr->policy,
+                .policy_error = dr->policy_error,
+                .bus = dr->bus,
+                .helper_unit = DISK_UNIT,
+        };
+}
+
 void disk_incident_id(const disk_mount *m, uint64_t first_usec, const char *salt, char ret[static 33]) {
         _cleanup_free_ char *key = NULL;
         char dev[32];

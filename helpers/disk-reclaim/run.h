@@ -9,6 +9,7 @@
 
 #include "detect.h"
 #include "disk-reclaim.h"
+#include "heal/guard.h"
 #include "heal/policy.h"
 #include "heal/state.h"
 #include "heal/time-util.h"
@@ -45,6 +46,9 @@ char *disk_mount_summary(const disk_mount *m);
 
 /* Fields every record of this run carries (state_fallback when used). */
 int disk_run_facts(const disk_run *dr, json_t *facts);
+
+/* The guard of this run (state, policy, bus), for heal_guard_run(). */
+heal_guard disk_run_guard(const disk_run *dr);
 
 /* The incident id of a pressure episode of @m that began at @first_usec, with
  * @salt telling apart the intents of one episode: 32 hex chars + NUL. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "heal/cleanup.h"
+#include "heal/json-util.h"
 #include "sources.h"
 
 static void disk_source_done(disk_source *s) {
@@ -42,24 +43,11 @@ static int invalid(char **ret_error, const char *fmt, ...) {
 
 /* A JSON array of strings as a NULL-terminated strv; NULL for null/absent. */
 static int strv_from_json(json_t *a, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
-        size_t i;
-        json_t *e;
-
         if (!json_is_array(a)) {
                 *ret = NULL;
                 return 0;
         }
-        l = calloc(json_array_size(a) + 1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        json_array_foreach(a, i, e) {
-                l[i] = strdup(json_string_value(e) ?: "");
-                if (!l[i])
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
+        return heal_json_to_strv(a, ret);
 }
 
 static uint64_t get_u64(json_t *o, const char *key, uint64_t dflt) {

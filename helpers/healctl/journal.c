@@ -37,6 +37,22 @@ void audit_entries_free(audit_entry *e, size_t n) {
 
 /* ---- --since -------------------------------------------------------------- */
 
+/* The decimal digits @s starts with (no sign, no space), and where they end. */
+static int parse_leading_number(const char *s, uint64_t *ret, const char **ret_end) {
+        unsigned long long v;
+        char *end = NULL;
+
+        if (!isdigit((unsigned char) s[0]))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || end == s)
+                return -EINVAL;
+        *ret = v;
+        *ret_end = end;
+        return 0;
+}
+
 static int parse_relative(const char *s, uint64_t now, uint64_t *ret) {
         static const struct {
                 const char *suffix;
@@ -48,14 +64,10 @@ static int parse_relative(const char *s, uint64_t now, uint64_t *ret) {
                 { "d", 86400 * USEC_PER_SEC },  { "day", 86400 * USEC_PER_SEC },
                 { "w", 604800 * USEC_PER_SEC }, { "week", 604800 * USEC_PER_SEC },
         };
-        unsigned long long v;
-        char *end = NULL;
+        uint64_t v;
+        const char *end;
 
-        if (!isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno != 0 || end == s)
+        if (parse_leading_number(s, &v, &end) < 0)
                 return -EINVAL;
 
         for (size_t i = 0; i < ELEMENTSOF(units); i++) {
@@ -124,14 +136,10 @@ static int parse_iso(const char *s, uint64_t *ret) {
 }
 
 static int parse_number(const char *s, uint64_t *ret) {
-        unsigned long long v;
-        char *end = NULL;
+        const char *end;
+        uint64_t v;
 
-        if (!isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno != 0 || *end != '\0')
+        if (parse_leading_number(s, &v, &end) < 0 || *end != '\0')
                 return -EINVAL;
         *ret = v;
         return 0;

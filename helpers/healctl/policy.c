@@ -52,31 +52,41 @@ static int policy_check(char *const *files, bool json) {
         return CTL_EXIT_OK;
 }
 
-int verb_policy(int argc, char *argv[]) {
+/* One getopt pass over @argv: -1 to go on, or the exit code (--help, a bad option). */
+static int parse_options(int argc, char *argv[], const char *optstring, bool *json, bool *describe) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "json", no_argument, NULL, 'j' },
                 { "describe", no_argument, NULL, 'd' },
                 {},
         };
-        bool json = false, describe = false;
         int c;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, optstring, options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         policy_help();
                         return CTL_EXIT_OK;
                 case 'j':
-                        json = true;
+                        *json = true;
                         break;
                 case 'd':
-                        describe = true;
+                        *describe = true;
                         break;
                 default:
                         return usage_error("policy", "bad option");
                 }
+        return -1;
+}
+
+int verb_policy(int argc, char *argv[]) {
+        bool json = false, describe = false;
+        int r;
+
+        r = parse_options(argc, argv, "+h", &json, &describe);
+        if (r >= 0)
+                return r;
 
         /* Options may also follow the sub-verb. */
         if (optind >= argc)
@@ -85,21 +95,9 @@ int verb_policy(int argc, char *argv[]) {
         int sub_argc = argc - optind;
         char **sub_argv = argv + optind;
 
-        optind = 0;
-        while ((c = getopt_long(sub_argc, sub_argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        policy_help();
-                        return CTL_EXIT_OK;
-                case 'j':
-                        json = true;
-                        break;
-                case 'd':
-                        describe = true;
-                        break;
-                default:
-                        return usage_error("policy", "bad option");
-                }
+        r = parse_options(sub_argc, sub_argv, "h", &json, &describe);
+        if (r >= 0)
+                return r;
 
         if (strcmp(sub, "check") == 0) {
                 if (describe)

@@ -781,9 +781,57 @@ int heal_enrolled_list(char ***ret) {
 
 /* ---- unit files --------------------------------------------------------- */
 
-int heal_unit_files_list(sd_bus *bus, char *const *patterns, char ***ret_names, char ***ret_states) {
+/* A manager method taking (as states, as patterns), e.g. ListUnitsByPatterns. */
+static int call_by_patterns(sd_bus *bus, const char *method, char *const *states, char *const *patterns,
+                            sd_bus_message **ret_reply) {
         _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_bus_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_bus_message_ sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, method);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, (char **) states);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, (char **) patterns);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &error, ret_reply);
+        return r < 0 ? bus_errno(&error, r) : 0;
+}
+
+/* One entry more in each of two parallel lists (copies of @x and @y). */
+static int strv_pair_push(char ***a, size_t *na, const char *x, char ***b, size_t *nb, const char *y) {
+        int r = heal_strv_consume(a, na, strdup(x));
+        return r < 0 ? r : heal_strv_consume(b, nb, strdup(y));
+}
+
+/* The end of a reply's array read into two parallel lists of @n entries
+ * (@read_r: the last sd_bus_message_read() result): hands them out, empty
+ * (not NULL) ones when nothing was found. Returns @n or -errno. */
+static int strv_pair_return(sd_bus_message *reply, int read_r, char ***a, char ***b, size_t n, char ***ret_a,
+                            char ***ret_b) {
+        if (read_r < 0)
+                return read_r;
+        int r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        if (!*a) {
+                *a = calloc(1, sizeof(char *));
+                *b = calloc(1, sizeof(char *));
+                if (!*a || !*b)
+                        return -ENOMEM;
+        }
+        if (ret_a)
+                *ret_a = TAKE_PTR(*a);
+        if (ret_b)
+                *ret_b = TAKE_PTR(*b);
+        return (int) n;
+}
+
+int heal_unit_files_list(sd_bus *bus, char *const *patterns, char ***ret_names, char ***ret_states) {
+        _cleanup_bus_message_ sd_bus_message *reply = NULL;
         _cleanup_strv_free_ char **names = NULL, **states = NULL;
         size_t n = 0, ns = 0;
         const char *path, *state;
@@ -791,18 +839,9 @@ int heal_unit_files_list(sd_bus *bus, char *const *patterns, char ***ret_names, 
 
         if (!bus || !patterns)
                 return -EINVAL;
-        r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitFilesByPatterns");
+        r = call_by_patterns(bus, "ListUnitFilesByPatterns", NULL /* every state */, patterns, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_strv(m, NULL); /* every state */
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_strv(m, (char **) patterns);
-        if (r < 0)
-                return r;
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return bus_errno(&error, r);
         r = sd_bus_message_enter_container(reply, 'a', "(ss)");
         if (r < 0)
                 return r;
@@ -812,29 +851,11 @@ int heal_unit_files_list(sd_bus *bus, char *const *patterns, char ***ret_names, 
                 base = base ? base + 1 : path;
                 if (strv_contains(names, base))
                         continue; /* the same name in several dirs: systemd reports the one in force first */
-                r = heal_strv_consume(&names, &n, strdup(base));
-                if (r < 0)
-                        return r;
-                r = heal_strv_consume(&states, &ns, strdup(state));
+                r = strv_pair_push(&names, &n, base, &states, &ns, state);
                 if (r < 0)
                         return r;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(reply);
-        if (r < 0)
-                return r;
-        if (!names) {
-                names = calloc(1, sizeof(char *));
-                states = calloc(1, sizeof(char *));
-                if (!names || !states)
-                        return -ENOMEM;
-        }
-        if (ret_names)
-                *ret_names = TAKE_PTR(names);
-        if (ret_states)
-                *ret_states = TAKE_PTR(states);
-        return (int) n;
+        return strv_pair_return(reply, r, &names, &states, n, ret_names, ret_states);
 }
 
 /* MaskUnitFiles/UnmaskUnitFiles reply a(sss): one entry per symlink changed. */
@@ -892,8 +913,7 @@ int heal_unit_files_unmask(sd_bus *bus, char *const *units, bool runtime) {
 
 int heal_units_list(sd_bus *bus, char *const *states, char *const *patterns, char ***ret_names,
                     char ***ret_paths) {
-        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_bus_message_ sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_bus_message_ sd_bus_message *reply = NULL;
         _cleanup_strv_free_ char **names = NULL, **paths = NULL;
         const char *name, *path;
         size_t n = 0, np = 0;
@@ -901,45 +921,18 @@ int heal_units_list(sd_bus *bus, char *const *states, char *const *patterns, cha
 
         if (!bus)
                 return -EINVAL;
-        r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");
+        r = call_by_patterns(bus, "ListUnitsByPatterns", states, patterns, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_strv(m, (char **) states);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_strv(m, (char **) patterns);
-        if (r < 0)
-                return r;
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return bus_errno(&error, r);
         /* (name, description, load, active, sub, following, path, job id, job type, job path) */
         r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL, &path, NULL,
                                         NULL, NULL)) > 0) {
-                r = heal_strv_consume(&names, &n, strdup(name));
-                if (r < 0)
-                        return r;
-                r = heal_strv_consume(&paths, &np, strdup(path));
+                r = strv_pair_push(&names, &n, name, &paths, &np, path);
                 if (r < 0)
                         return r;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(reply);
-        if (r < 0)
-                return r;
-        if (!names) {
-                names = calloc(1, sizeof(char *));
-                paths = calloc(1, sizeof(char *));
-                if (!names || !paths)
-                        return -ENOMEM;
-        }
-        if (ret_names)
-                *ret_names = TAKE_PTR(names);
-        if (ret_paths)
-                *ret_paths = TAKE_PTR(paths);
-        return (int) n;
+        return strv_pair_return(reply, r, &names, &paths, n, ret_names, ret_paths);
 }

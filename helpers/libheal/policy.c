@@ -11,6 +11,7 @@
 
 #include "heal/cleanup.h"
 #include "heal/hash.h"
+#include "heal/json-util.h"
 #include "heal/paths.h"
 #include "heal/policy.h"
 #include "policy-schema.h"
@@ -153,19 +154,7 @@ static heal_budget_spec get_budget(json_t *obj) {
 }
 
 static int get_strv(json_t *obj, const char *key, char ***ret) {
-        json_t *a = json_object_get(obj, key), *e;
-        _cleanup_strv_free_ char **l = calloc(json_array_size(a) + 1, sizeof(char *));
-        size_t i;
-
-        if (!l)
-                return -ENOMEM;
-        json_array_foreach(a, i, e) {
-                l[i] = strdup(json_string_value(e) ?: "");
-                if (!l[i])
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
+        return heal_json_to_strv(json_object_get(obj, key), ret);
 }
 
 static int fill_class(heal_class_policy *c, const char *name, json_t *obj) {

@@ -191,6 +191,29 @@ static int ns_open(heal_state *s, const char *ns, bool create) {
         return fd < 0 ? -errno : fd;
 }
 
+/* A DIR of @path under @dir_fd; NULL with errno set on failure. */
+static DIR *dir_open_at(int dir_fd, const char *path) {
+        int fd = openat(dir_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return NULL;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int e = errno;
+                close(fd);
+                errno = e;
+        }
+        return d;
+}
+
+/* The next entry of @d: 1 and *@ret, 0 at the end, or -errno. */
+static int dir_next(DIR *d, struct dirent **ret) {
+        errno = 0;
+        *ret = readdir(d);
+        if (*ret)
+                return 1;
+        return errno != 0 ? -errno : 0;
+}
+
 /* ---- I/O helpers ---------------------------------------------------------- */
 
 static int read_all(int fd, char **ret, size_t *ret_len) {
@@ -408,15 +431,7 @@ static void temp_reap(int ns_fd, const char *name) {
 
 /* Temp files (HEAL_TEMP_PREFIX) start with '.', which no escaped key does:
  * they never show up as records, and the sweep can tell them apart. */
-static void ns_sweep(int ns_fd) {
-        int fd = openat(ns_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return;
-        }
+static void ns_sweep_dir(DIR *d) {
         for (struct dirent *de; (de = readdir(d));)
                 if (strncmp(de->d_name, HEAL_TEMP_PREFIX, strlen(HEAL_TEMP_PREFIX)) == 0)
                         temp_reap(dirfd(d), de->d_name);
@@ -424,21 +439,15 @@ static void ns_sweep(int ns_fd) {
 
 /* Best effort: a read-only or damaged state dir must still open for reading. */
 static void state_sweep(int dir_fd) {
-        int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
+        _cleanup_closedir_ DIR *d = dir_open_at(dir_fd, ".");
+        if (!d)
                 return;
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return;
-        }
         for (struct dirent *de; (de = readdir(d));) {
                 if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
                         continue;
-                _cleanup_close_ int ns_fd = openat(dirfd(d), de->d_name,
-                                                   O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-                if (ns_fd >= 0)
-                        ns_sweep(ns_fd);
+                _cleanup_closedir_ DIR *ns_d = dir_open_at(dirfd(d), de->d_name);
+                if (ns_d)
+                        ns_sweep_dir(ns_d);
         }
 }
 
@@ -518,19 +527,29 @@ const char *heal_state_path(const heal_state *s) { return s ? s->path : NULL; }
 
 bool heal_state_reserve_used(const heal_state *s) { return s && s->reserve_used; }
 
-int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret_data) {
+/* The namespace fd of a record (made first with @create) and its file name. */
+static int record_locate(heal_state *s, const char *ns, const char *key, bool create, char **ret_name) {
         _cleanup_free_ char *name = NULL;
         int r = record_name(key, &name);
         if (r < 0)
                 return r;
-        _cleanup_close_ int ns_fd = ns_open(s, ns, false);
+        int ns_fd = ns_open(s, ns, create);
+        if (ns_fd < 0)
+                return ns_fd;
+        *ret_name = TAKE_PTR(name);
+        return ns_fd;
+}
+
+int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret_data) {
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int ns_fd = record_locate(s, ns, key, false, &name);
         if (ns_fd < 0)
                 return ns_fd;
 
         _cleanup_json_ json_t *rec = NULL;
         json_t *data;
         const char *k;
-        r = record_load(ns_fd, name, key, &rec, &data, &k);
+        int r = record_load(ns_fd, name, key, &rec, &data, &k);
         if (r < 0)
                 return r;
         if (ret_data)
@@ -540,16 +559,13 @@ int heal_state_read(heal_state *s, const char *ns, const char *key, json_t **ret
 
 static int write_one(heal_state *s, const char *ns, const char *key, json_t *data, unsigned flags) {
         _cleanup_free_ char *name = NULL;
-        int r = record_name(key, &name);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int ns_fd = ns_open(s, ns, true);
+        _cleanup_close_ int ns_fd = record_locate(s, ns, key, true, &name);
         if (ns_fd < 0)
                 return ns_fd;
 
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        r = record_format(key, data, &text, &len);
+        int r = record_format(key, data, &text, &len);
         if (r < 0)
                 return r;
         return heal_write_file_atomic(ns_fd, name, text, len, 0600,
@@ -587,10 +603,7 @@ int heal_state_remove_flags(heal_state *s, const char *ns, const char *key, unsi
         if (flags & ~(unsigned) HEAL_STATE_WRITE_NOSYNC)
                 return -EINVAL;
         _cleanup_free_ char *name = NULL;
-        int r = record_name(key, &name);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int ns_fd = ns_open(s, ns, false);
+        _cleanup_close_ int ns_fd = record_locate(s, ns, key, false, &name);
         if (ns_fd == -ENOENT)
                 return 0;
         if (ns_fd < 0)
@@ -607,8 +620,52 @@ int heal_state_remove(heal_state *s, const char *ns, const char *key) {
         return heal_state_remove_flags(s, ns, key, 0);
 }
 
+/* The namespace as a DIR: 1 and *@ret, 0 and NULL when it does not exist, or -errno. */
+static int ns_opendir(heal_state *s, const char *ns, DIR **ret) {
+        int fd = ns_open(s, ns, false);
+        if (fd == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (fd < 0)
+                return fd;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret = d;
+        return 1;
+}
+
 static int str_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* A record read by its file name alone (no key to check it against): 1 and
+ * the record when it verifies and @name is the canonical name of the key it
+ * holds; 0 when it is not (vanished, corrupt, not a regular file, filed under
+ * another name); -ENOMEM. */
+static int record_load_canonical(int ns_fd, const char *name, json_t **ret_rec, json_t **ret_data,
+                                 const char **ret_key) {
+        _cleanup_json_ json_t *rec = NULL;
+        json_t *data;
+        const char *key;
+        int r = record_load(ns_fd, name, NULL, &rec, &data, &key);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0;
+        _cleanup_free_ char *expect = heal_state_escape(key);
+        if (!expect)
+                return -ENOMEM;
+        if (strcmp(expect, name) != 0)
+                return 0;
+        *ret_data = data;
+        *ret_key = key;
+        *ret_rec = TAKE_PTR(rec);
+        return 1;
 }
 
 /* The key of one directory entry; 0 (and no key) for entries that are not
@@ -625,16 +682,9 @@ static int entry_key(int ns_fd, const char *name, char **ret) {
         _cleanup_json_ json_t *rec = NULL;
         json_t *data;
         const char *key;
-        int r = record_load(ns_fd, name, NULL, &rec, &data, &key);
-        if (r == -ENOMEM)
+        int r = record_load_canonical(ns_fd, name, &rec, &data, &key);
+        if (r <= 0)
                 return r;
-        if (r < 0)
-                return 0;
-        _cleanup_free_ char *expect = heal_state_escape(key);
-        if (!expect)
-                return -ENOMEM;
-        if (strcmp(expect, name) != 0)
-                return 0;
         *ret = strdup(key);
         return *ret ? 1 : -ENOMEM;
 }
@@ -647,28 +697,12 @@ int heal_state_list(heal_state *s, const char *ns, char ***ret_keys) {
                 return -ENOMEM;
         size_t n = 0;
 
-        int ns_fd = ns_open(s, ns, false);
-        if (ns_fd == -ENOENT) {
-                *ret_keys = TAKE_PTR(keys);
-                return 0;
-        }
-        if (ns_fd < 0)
-                return ns_fd;
-        _cleanup_closedir_ DIR *d = fdopendir(ns_fd);
-        if (!d) {
-                int r = -errno;
-                close(ns_fd);
+        _cleanup_closedir_ DIR *d = NULL;
+        int r = ns_opendir(s, ns, &d);
+        if (r < 0)
                 return r;
-        }
 
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
+        for (struct dirent *de; d && (r = dir_next(d, &de)) > 0;) {
                 if (de->d_name[0] == '.')
                         continue;
                 struct stat st;
@@ -677,7 +711,7 @@ int heal_state_list(heal_state *s, const char *ns, char ***ret_keys) {
                         continue;
 
                 char *key = NULL;
-                int r = entry_key(dirfd(d), de->d_name, &key);
+                r = entry_key(dirfd(d), de->d_name, &key);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -686,6 +720,8 @@ int heal_state_list(heal_state *s, const char *ns, char ***ret_keys) {
                 if (r < 0)
                         return r;
         }
+        if (r < 0)
+                return r;
 
         qsort(keys, n, sizeof(char *), str_cmp);
         *ret_keys = TAKE_PTR(keys);
@@ -699,16 +735,9 @@ static int record_visit(int ns_fd, const char *name, heal_state_foreach_fn fn, v
         _cleanup_json_ json_t *rec = NULL;
         json_t *data;
         const char *key;
-        int r = record_load(ns_fd, name, NULL, &rec, &data, &key);
-        if (r == -ENOMEM)
+        int r = record_load_canonical(ns_fd, name, &rec, &data, &key);
+        if (r <= 0)
                 return r;
-        if (r < 0)
-                return 0; /* vanished, corrupt, or not a regular file */
-        _cleanup_free_ char *expect = heal_state_escape(key);
-        if (!expect)
-                return -ENOMEM;
-        if (strcmp(expect, name) != 0)
-                return 0;
         r = fn(key, data, userdata);
         return r < 0 ? r : 1;
 }
@@ -718,37 +747,23 @@ int heal_state_foreach(heal_state *s, const char *ns, heal_state_foreach_fn fn, 
 
         if (!fn)
                 return -EINVAL;
-        int ns_fd = ns_open(s, ns, false);
-        if (ns_fd == -ENOENT)
-                return 0;
-        if (ns_fd < 0)
-                return ns_fd;
-        _cleanup_closedir_ DIR *d = fdopendir(ns_fd);
-        if (!d) {
-                int r = -errno;
-                close(ns_fd);
+        _cleanup_closedir_ DIR *d = NULL;
+        int r = ns_opendir(s, ns, &d);
+        if (r < 0)
                 return r;
-        }
 
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
+        for (struct dirent *de; d && (r = dir_next(d, &de)) > 0;) {
                 /* O_NOFOLLOW in record_load() refuses symlinks; other
                  * non-files fail to read or to verify. */
                 if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
                         continue;
-                int r = record_visit(dirfd(d), de->d_name, fn, userdata);
-                if (r < 0)
-                        return r;
+                int k = record_visit(dirfd(d), de->d_name, fn, userdata);
+                if (k < 0)
+                        return k;
                 if (n < INT_MAX)
-                        n += r;
+                        n += k;
         }
-        return n;
+        return r < 0 ? r : n;
 }
 
 /* Opens the lock file of @name and waits for it until @deadline_usec.

@@ -154,6 +154,16 @@ static void test_json_u64(void) {
         ASSERT_OK(heal_json_get_u64_or_zero(o, "a", &v));
         ASSERT_EQ(v, 42);
         ASSERT_EQ(heal_json_get_u64_or_zero(o, "neg", &v), -EBADMSG);
+
+        _cleanup_json_ json_t *a = json_pack("[s, i, s]", "x", 1, "y");
+        _cleanup_strv_free_ char **l = NULL, **none = NULL;
+        ASSERT_OK(heal_json_to_strv(a, &l));
+        ASSERT_STREQ(l[0], "x");
+        ASSERT_STREQ(l[1], "");
+        ASSERT_STREQ(l[2], "y");
+        ASSERT_TRUE(l[3] == NULL);
+        ASSERT_OK(heal_json_to_strv(o, &none));
+        ASSERT_TRUE(none && none[0] == NULL);
 }
 
 static void test_clock_and_shadow(void) {
