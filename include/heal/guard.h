@@ -81,8 +81,9 @@ typedef struct heal_guard {
  * would do without touching live's buckets; it never calls act.
  * Budgets and breakers live in the namespaces HEAL_GUARD_NS_BUDGET /
  * HEAL_GUARD_NS_SHADOW_BUDGET and HEAL_BREAKER_NS / HEAL_GUARD_NS_SHADOW_BREAKER;
- * idempotency records have one namespace ("idem"), so shadow's keys there
- * carry HEAL_GUARD_SHADOW_PREFIX ("shadow|worker-dead|foo.service|<incident>").
+ * idempotency has one set of namespaces for both modes ("idem" for done
+ * records, "idem-claim" for in-flight claims), so shadow's keys there carry
+ * HEAL_GUARD_SHADOW_PREFIX ("shadow|worker-dead|foo.service|<incident>").
  * Shadow admits its breaker but never records into it (nothing was done).
  * Budgets are taken only on the pass that is going to act (or would, in
  * shadow); a pass that stops at the tier only checks them. A pass whose
