@@ -16,6 +16,8 @@ build_dir=${1:-${HEAL_BUILD_DIR:-}}
 shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
+# shellcheck source=check.sh
+. "$here/check.sh"
 
 MNT=/mnt/heal-disk
 UNIT=heal-disk-reclaim.service
@@ -23,12 +25,6 @@ PLAN=/run/heal/plans/disk-reclaim-%2Fmnt%2Fheal-disk-auto.json
 TARGET_PERCENT=30
 MARK=0
 
-failures=0
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
 expect_eq() {
         local what=$1 got=$2 want=$3
         if [ "$got" = "$want" ]; then

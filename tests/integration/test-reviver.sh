@@ -15,13 +15,8 @@ build_dir=${1:-${HEAL_BUILD_DIR:-}}
 shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
-
-failures=0
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
+# shellcheck source=check.sh
+. "$here/check.sh"
 
 # ---- fixtures inside the sandbox ------------------------------------------------------------------
 
@@ -130,11 +125,6 @@ run_reviver() { sb_exec systemctl start "$(reviver_unit "$1")" || fail "$1: the 
 
 # fail_worker NAME: start it (it fails at once in mode once/always).
 fail_worker() { sb_exec systemctl start --no-block "$1.service"; }
-
-expect_eq() {
-        local what=$1 got=$2 want=$3
-        if [ "$got" = "$want" ]; then pass "$what = $want"; else fail "$what: got $got, want $want"; fi
-}
 
 # ---- scenarios -------------------------------------------------------------------------------------
 

@@ -17,17 +17,8 @@ build_dir=${1:-${HEAL_BUILD_DIR:-}}
 shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
-
-failures=0
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
-expect_eq() {
-        local what=$1 got=$2 want=$3
-        if [ "$got" = "$want" ]; then pass "$what = $want"; else fail "$what: got '$got', want '$want'"; fi
-}
+# shellcheck source=check.sh
+. "$here/check.sh"
 
 # ---- fixtures inside the sandbox ------------------------------------------------------------------
 

@@ -33,13 +33,8 @@ MAX_EXPOSURE=${MAX_EXPOSURE:-2.5}
 COMMENT_SPAN=6
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
-
-failures=0
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
+# shellcheck source=check.sh
+. "$here/check.sh"
 
 # ---- static: the sources' comments ---------------------------------------------------------------
 

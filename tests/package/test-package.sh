@@ -13,15 +13,11 @@ src=$(cd "${1:-$here/../..}" && pwd)
 export SB_WHAT="package test" # read by sandbox_require
 # shellcheck source=../integration/sandbox.sh
 . "$src/tests/integration/sandbox.sh"
+# shellcheck source=../integration/check.sh
+. "$src/tests/integration/check.sh"
 
 MNT=/mnt/heal-pkg
 WORKER=pkgtest-worker.service
-failures=0
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
-pass() { echo "ok: $*"; }
 step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
 
 # ---- can this machine run it? ----------------------------------------------------------------------
