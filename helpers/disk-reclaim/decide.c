@@ -15,6 +15,7 @@
 #include "heal/cleanup.h"
 #include "heal/escalate.h"
 #include "heal/guard.h"
+#include "heal/hash.h"
 #include "journal-vacuum.h"
 #include "run.h"
 
@@ -201,6 +202,20 @@ static bool outcome_acted(heal_outcome o) {
                o == HEAL_OUTCOME_ACTION_FAILED;
 }
 
+/* The identity of the files a plan removes (source, device, inode, size, path), in plan order. */
+static uint64_t plan_digest(const reclaim_plan *plan) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < plan->n_files; i++) {
+                const reclaim_file *f = &plan->files[i];
+                uint64_t parts[] = { f->source, (uint64_t) f->dev, (uint64_t) f->ino, f->size,
+                                     heal_fnv1a64(f->relpath, strlen(f->relpath)) };
+
+                h = (h ^ heal_fnv1a64(parts, sizeof(parts))) * UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
 static int guard_pass(disk_run *dr, disk_act_ctx *ctx, heal_tier t, const char *id, const char *intent,
                       heal_outcome *ret) {
         heal_action a = {
@@ -283,8 +298,10 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         bytes = disk_format_bytes(plan->planned_bytes + journal_bytes);
         if (!path || !names || !bytes)
                 return -ENOMEM;
-        if (asprintf(&intent, "remove %zu files (%s) from %s on %s", plan->n_files, bytes, names,
-                     m->target) < 0)
+        /* The digest names the exact files: an approved plan runs only as approved (the guard
+         * compares intents), a plan rebuilt with other files asks again. */
+        if (asprintf(&intent, "remove %zu files (%s, plan %016" PRIx64 ") from %s on %s", plan->n_files, bytes,
+                     plan_digest(plan), names, m->target) < 0)
                 return -ENOMEM;
         if (json_object_set_new(facts, "plan", plan_summary(plan, path, journal_bytes)) < 0)
                 return -ENOMEM;

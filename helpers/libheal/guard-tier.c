@@ -390,12 +390,33 @@ int guard_tier_step(guard_run *run) {
         return -EINVAL;
 }
 
+/* A human approved one intent; the helper now brings another (a plan rebuilt
+ * with other files, say). What was approved is what runs, or nothing: the
+ * record goes, and the next pass asks for approval of what it would do then. */
+static int drop_plan_changed(guard_run *run) {
+        _cleanup_(heal_pending_done) heal_pending cur = {};
+        bool error;
+
+        if (take_pending(run, &cur, &error) == 0)
+                return error ? 0 : pending_changed(run, cur.tier ? &cur : NULL);
+        guard_emit(run, HEAL_EVENT_CANCELLED, "plan-changed", NULL, NULL,
+                   "%s on %s: approved pending %s (\"%s\") dropped unrun: the plan is now \"%s\".",
+                   run->a->class, run->a->target, run->pending.id, run->pending.intent ?: "?",
+                   run->a->intent ?: "?");
+        return guard_skip(run, "plan-changed",
+                          "%s on %s: not acting, what was approved is not what would run now.", run->a->class,
+                          run->a->target);
+}
+
 int guard_tier_consume(guard_run *run) {
         _cleanup_(heal_pending_done) heal_pending cur = {};
         bool error;
 
         if (!run->have_pending)
                 return 1;
+        if (run->pending.status == HEAL_PENDING_APPROVED &&
+            strcmp(run->pending.intent ?: "", run->a->intent ?: "") != 0)
+                return drop_plan_changed(run);
         /* Only the record the plan was based on: a cancel that raced this
          * pass is honoured, never overridden. */
         if (take_pending(run, &cur, &error) > 0)

@@ -41,6 +41,7 @@ typedef struct fixture {
         unsigned n_act;
         int act_ret;
         int verify_ret;
+        const char *intent; /* what the helper says it would do; NULL: "restart it" */
 
         json_t *events; /* every audit record, in order */
         size_t last;    /* index of the first record of the last pass */
@@ -235,7 +236,7 @@ static void check_pass_records(const fixture *f, const char *class, const char *
                 ASSERT_STREQ(field(e, "HEAL_CLASS"), class);
                 ASSERT_STREQ(field(e, "HEAL_TARGET"), target);
                 ASSERT_STREQ(field(e, "HEAL_HEALER"), "test-healer");
-                ASSERT_STREQ(field(e, "HEAL_INTENT"), "restart it");
+                ASSERT_STREQ(field(e, "HEAL_INTENT"), f->intent ?: "restart it");
                 if (f->g.policy)
                         ASSERT_STREQ(field(e, "HEAL_POLICY_DIGEST"), f->g.policy->digest);
         }
@@ -252,7 +253,7 @@ static heal_outcome run_full(fixture *f, const char *class, const char *target, 
                 .class = class,
                 .target = target,
                 .incident = incident,
-                .intent = "restart it",
+                .intent = f->intent ?: "restart it",
                 .rollback = "nothing to undo",
                 .facts = facts,
                 .tier_override = tier_override,
@@ -764,6 +765,39 @@ static void test_tier_approve(void) {
         fixture_free(f);
 }
 
+/* What a human approved is what runs: when the helper's plan changed since
+ * (a disk plan rebuilt with other files), the approved record is dropped
+ * unrun and the next pass asks for approval of the new plan. */
+static void test_approved_plan_changed(void) {
+        fixture *f = fixture_new(policy_basic);
+        heal_pending p = {};
+        char id[13];
+
+        idem_key_id("live-approve", "a.service", "p1", id);
+        f->intent = "remove 3 files (plan 1111)";
+        ASSERT_EQ(run(f, "live-approve", "a.service", "p1"), HEAL_OUTCOME_PENDING);
+        ASSERT_OK(heal_pending_decide(f->state, id, HEAL_PENDING_APPROVED, "bob", T0 + 10 * USEC, NULL));
+
+        f->intent = "remove 3 files (plan 2222)";
+        f->g.now_usec = T0 + 20 * USEC;
+        ASSERT_EQ(run(f, "live-approve", "a.service", "p1"), HEAL_OUTCOME_SKIPPED);
+        ASSERT_EQ(f->n_act, 0);
+        ASSERT_EQ(count_last(f, "cancelled", "plan-changed"), 1);
+        ASSERT_EQ(count_last(f, "skipped", "plan-changed"), 1);
+        ASSERT_EQ(heal_pending_load(f->state, id, &p), -ENOENT);
+
+        /* The new plan waits for its own approval, then runs as approved. */
+        f->g.now_usec = T0 + 30 * USEC;
+        ASSERT_EQ(run(f, "live-approve", "a.service", "p1"), HEAL_OUTCOME_PENDING);
+        ASSERT_EQ(f->n_act, 0);
+        ASSERT_OK(heal_pending_decide(f->state, id, HEAL_PENDING_APPROVED, "bob", T0 + 40 * USEC, NULL));
+        f->g.now_usec = T0 + 50 * USEC;
+        ASSERT_EQ(run(f, "live-approve", "a.service", "p1"), HEAL_OUTCOME_VERIFIED);
+        ASSERT_EQ(f->n_act, 1);
+
+        fixture_free(f);
+}
+
 /* ---- the tier decides from the record, and what may consume it ----------- */
 
 static const char *record_field(fixture *f, const char *ns, const char *key, const char *name, char **ret) {
@@ -1246,6 +1280,7 @@ int main(void) {
         test_tier_delayed_bucketed();
         test_default_scheduler();
         test_tier_approve();
+        test_approved_plan_changed();
         test_tier_changed();
         test_cancel_races_consume();
         test_adopt_only_live();
