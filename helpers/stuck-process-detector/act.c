@@ -38,7 +38,8 @@ static void nap(uint64_t usec) {
 typedef struct unit_now {
         uint32_t main_pid;
         bool active;
-        bool down; /* failed or inactive: nobody is running it */
+        bool down;    /* failed or inactive: nobody is running it */
+        bool stopped; /* inactive, not failed: it ended cleanly, e.g. an operator stopped it */
         bool job;
 } unit_now;
 
@@ -58,6 +59,7 @@ static int look(stuck_act_ctx *c, unit_now *ret) {
                 return r;
         u.active = strcmp(state, "active") == 0 || strcmp(state, "reloading") == 0;
         u.down = strcmp(state, "failed") == 0 || strcmp(state, "inactive") == 0;
+        u.stopped = strcmp(state, "inactive") == 0;
         *ret = u;
         return 0;
 }
@@ -99,6 +101,12 @@ static int wait_back(stuck_act_ctx *c, char **ret_how) {
                 if ((u.down && !u.job) || stuck_now_usec() >= deadline)
                         break;
                 nap(POLL_USEC);
+        }
+        /* SIGABRT leaves a unit failed (core-dump); inactive means it was stopped on purpose
+         * meanwhile, and heal never starts what someone else just stopped. */
+        if (u.stopped && !u.job) {
+                detail(ret_how, "the unit was stopped (inactive, not failed) while heal waited: not starting it");
+                return -ECANCELED;
         }
 
         /* Clears a failed state (and the start rate limit's count of this run) so the start is judged alone. */
