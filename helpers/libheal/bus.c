@@ -110,11 +110,13 @@ static int unit_path(sd_bus *bus, const char *unit, char **ret) {
         return 0;
 }
 
-static int get_string(sd_bus *bus, const char *path, const char *iface, const char *prop, char **ret) {
+int heal_bus_get_string(sd_bus *bus, const char *path, const char *iface, const char *prop, char **ret) {
         _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
         char *s = NULL;
         int r;
 
+        if (!bus || !path)
+                return -EINVAL;
         r = sd_bus_get_property_string(bus, SD_DEST, path, iface, prop, &error, &s);
         if (r < 0)
                 return bus_errno(&error, r);
@@ -122,11 +124,13 @@ static int get_string(sd_bus *bus, const char *path, const char *iface, const ch
         return 0;
 }
 
-static int get_trivial(sd_bus *bus, const char *path, const char *iface, const char *prop, char type,
+int heal_bus_get_trivial(sd_bus *bus, const char *path, const char *iface, const char *prop, char type,
                        void *ret) {
         _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
+        if (!bus || !path)
+                return -EINVAL;
         r = sd_bus_get_property_trivial(bus, SD_DEST, path, iface, prop, &error, type, ret);
         if (r < 0)
                 return bus_errno(&error, r);
@@ -154,13 +158,15 @@ static int get_invocation_id(sd_bus *bus, const char *path, char ret[static 33])
         return 0;
 }
 
-static int get_job_queued(sd_bus *bus, const char *path, bool *ret) {
+int heal_unit_job_queued_at(sd_bus *bus, const char *path, bool *ret) {
         _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_bus_message_ sd_bus_message *reply = NULL;
         const char *job_path;
         uint32_t id;
         int r;
 
+        if (!bus || !path)
+                return -EINVAL;
         r = sd_bus_get_property(bus, SD_DEST, path, SD_UNIT, "Job", &error, &reply, "(uo)");
         if (r < 0)
                 return bus_errno(&error, r);
@@ -197,22 +203,22 @@ int heal_unit_get_info(sd_bus *bus, const char *unit, heal_unit_info *ret) {
         r = unit_path(bus, unit, &path);
         if (r < 0)
                 return r;
-        r = get_string(bus, path, SD_UNIT, "Id", &i.id);
+        r = heal_bus_get_string(bus, path, SD_UNIT, "Id", &i.id);
         if (r < 0)
                 return r;
-        r = get_string(bus, path, SD_UNIT, "ActiveState", &i.active_state);
+        r = heal_bus_get_string(bus, path, SD_UNIT, "ActiveState", &i.active_state);
         if (r < 0)
                 return r;
-        r = get_string(bus, path, SD_UNIT, "SubState", &i.sub_state);
+        r = heal_bus_get_string(bus, path, SD_UNIT, "SubState", &i.sub_state);
         if (r < 0)
                 return r;
-        r = get_string(bus, path, SD_UNIT, "UnitFileState", &i.unit_file_state);
+        r = heal_bus_get_string(bus, path, SD_UNIT, "UnitFileState", &i.unit_file_state);
         if (r < 0)
                 return r;
         r = get_invocation_id(bus, path, i.invocation_id);
         if (r < 0)
                 return r;
-        r = get_job_queued(bus, path, &i.job_queued);
+        r = heal_unit_job_queued_at(bus, path, &i.job_queued);
         if (r < 0)
                 return r;
 
@@ -220,21 +226,21 @@ int heal_unit_get_info(sd_bus *bus, const char *unit, heal_unit_info *ret) {
         iface = type_interface(unit);
         if (!iface)
                 return -ENOMEM;
-        if (get_string(bus, path, iface, "Result", &i.result) < 0)
+        if (heal_bus_get_string(bus, path, iface, "Result", &i.result) < 0)
                 i.result = NULL;
-        if (get_string(bus, path, iface, "ControlGroup", &i.control_group) < 0)
+        if (heal_bus_get_string(bus, path, iface, "ControlGroup", &i.control_group) < 0)
                 i.control_group = NULL;
         if (is_service(unit)) {
-                r = get_trivial(bus, path, SD_SERVICE, "NRestarts", 'u', &i.n_restarts);
+                r = heal_bus_get_trivial(bus, path, SD_SERVICE, "NRestarts", 'u', &i.n_restarts);
                 if (r < 0)
                         return r;
-                r = get_trivial(bus, path, SD_SERVICE, "ExecMainCode", 'i', &i.exec_main_code);
+                r = heal_bus_get_trivial(bus, path, SD_SERVICE, "ExecMainCode", 'i', &i.exec_main_code);
                 if (r < 0)
                         return r;
-                r = get_trivial(bus, path, SD_SERVICE, "ExecMainStatus", 'i', &i.exec_main_status);
+                r = heal_bus_get_trivial(bus, path, SD_SERVICE, "ExecMainStatus", 'i', &i.exec_main_status);
                 if (r < 0)
                         return r;
-                r = get_trivial(bus, path, SD_SERVICE, "MainPID", 'u', &i.main_pid);
+                r = heal_bus_get_trivial(bus, path, SD_SERVICE, "MainPID", 'u', &i.main_pid);
                 if (r < 0)
                         return r;
         }
@@ -452,7 +458,7 @@ int heal_unit_watch_active(sd_bus *bus, const char *unit, uint64_t settle_usec, 
                         _cleanup_free_ char *state = NULL;
 
                         changed = false;
-                        r = get_string(bus, path, SD_UNIT, "ActiveState", &state);
+                        r = heal_bus_get_string(bus, path, SD_UNIT, "ActiveState", &state);
                         if (r < 0)
                                 return r;
                         if (!state_is_active(state)) {
@@ -471,7 +477,7 @@ int heal_unit_watch_active(sd_bus *bus, const char *unit, uint64_t settle_usec, 
         if (changed) {
                 _cleanup_free_ char *state = NULL;
 
-                r = get_string(bus, path, SD_UNIT, "ActiveState", &state);
+                r = heal_bus_get_string(bus, path, SD_UNIT, "ActiveState", &state);
                 if (r < 0)
                         return r;
                 if (!state_is_active(state)) {

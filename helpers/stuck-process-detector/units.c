@@ -9,45 +9,9 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "heal/bus.h"
 #include "heal/cleanup.h"
 #include "detector.h"
-
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_UNIT "org.freedesktop.systemd1.Unit"
-#define SD_SERVICE "org.freedesktop.systemd1.Service"
-
-static inline void bus_error_freep(sd_bus_error *e) {
-        sd_bus_error_free(e);
-}
-static inline void bus_message_unrefp(sd_bus_message **m) {
-        sd_bus_message_unref(*m);
-}
-
-static int error_to_errno(const sd_bus_error *e, int r) {
-        int k = sd_bus_error_get_errno(e);
-
-        return k > 0 ? -k : (r < 0 ? r : -EIO);
-}
-
-static int get_string(sd_bus *bus, const char *path, const char *iface, const char *prop, char **ret) {
-        _cleanup_(bus_error_freep) sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r;
-
-        if (!bus || !path)
-                return -EINVAL;
-        r = sd_bus_get_property_string(bus, SD_DEST, path, iface, prop, &e, ret);
-        return r < 0 ? error_to_errno(&e, r) : 0;
-}
-
-static int get_trivial(sd_bus *bus, const char *path, const char *iface, const char *prop, char type, void *ret) {
-        _cleanup_(bus_error_freep) sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r;
-
-        if (!bus || !path)
-                return -EINVAL;
-        r = sd_bus_get_property_trivial(bus, SD_DEST, path, iface, prop, &e, type, ret);
-        return r < 0 ? error_to_errno(&e, r) : 0;
-}
 
 int stuck_unit_invocation_id_at(int dir_fd, const char *unit, char **ret) {
         _cleanup_free_ char *name = NULL;
@@ -73,44 +37,29 @@ int stuck_unit_invocation_id_at(int dir_fd, const char *unit, char **ret) {
 }
 
 int stuck_unit_control_group(sd_bus *bus, const char *path, char **ret) {
-        return get_string(bus, path, SD_SERVICE, "ControlGroup", ret);
+        return heal_bus_get_string(bus, path, HEAL_BUS_SERVICE_IFACE, "ControlGroup", ret);
 }
 
 int stuck_unit_main_pid(sd_bus *bus, const char *path, uint32_t *ret) {
-        return get_trivial(bus, path, SD_SERVICE, "MainPID", 'u', ret);
+        return heal_bus_get_trivial(bus, path, HEAL_BUS_SERVICE_IFACE, "MainPID", 'u', ret);
 }
 
 int stuck_unit_active_state(sd_bus *bus, const char *path, char **ret) {
-        return get_string(bus, path, SD_UNIT, "ActiveState", ret);
+        return heal_bus_get_string(bus, path, HEAL_BUS_UNIT_IFACE, "ActiveState", ret);
 }
 
 int stuck_unit_job_queued(sd_bus *bus, const char *path, bool *ret) {
-        _cleanup_(bus_error_freep) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *job;
-        uint32_t id;
-        int r;
-
-        if (!bus || !path)
-                return -EINVAL;
-        r = sd_bus_get_property(bus, SD_DEST, path, SD_UNIT, "Job", &e, &reply, "(uo)");
-        if (r < 0)
-                return error_to_errno(&e, r);
-        r = sd_bus_message_read(reply, "(uo)", &id, &job);
-        if (r < 0)
-                return r;
-        *ret = id != 0;
-        return 0;
+        return heal_unit_job_queued_at(bus, path, ret);
 }
 
 int stuck_unit_watchdog(sd_bus *bus, const char *path, uint64_t *ret_last_mono_usec, uint64_t *ret_watchdog_usec) {
         uint64_t last, wd;
         int r;
 
-        r = get_trivial(bus, path, SD_SERVICE, "WatchdogTimestampMonotonic", 't', &last);
+        r = heal_bus_get_trivial(bus, path, HEAL_BUS_SERVICE_IFACE, "WatchdogTimestampMonotonic", 't', &last);
         if (r < 0)
                 return r;
-        r = get_trivial(bus, path, SD_SERVICE, "WatchdogUSec", 't', &wd);
+        r = heal_bus_get_trivial(bus, path, HEAL_BUS_SERVICE_IFACE, "WatchdogUSec", 't', &wd);
         if (r < 0)
                 return r;
         *ret_last_mono_usec = last;

@@ -27,6 +27,20 @@ void heal_unit_info_done(heal_unit_info *i);
 /* Connect to the system bus (or $HEAL_BUS_ADDRESS). Returns 0 or -errno. */
 int heal_bus_open(sd_bus **ret);
 
+/* Interfaces for the property readers below. */
+#define HEAL_BUS_UNIT_IFACE "org.freedesktop.systemd1.Unit"
+#define HEAL_BUS_SERVICE_IFACE "org.freedesktop.systemd1.Service"
+
+/* One property of the unit at object @path (no LoadUnit: for callers that
+ * already hold the path, e.g. from heal_units_list()). @ret of get_string is
+ * the caller's to free; get_trivial writes the basic @type ('u', 't', 'b', ...)
+ * into @ret. Return 0 or -errno. */
+int heal_bus_get_string(sd_bus *bus, const char *path, const char *iface, const char *prop, char **ret);
+int heal_bus_get_trivial(sd_bus *bus, const char *path, const char *iface, const char *prop, char type,
+                         void *ret);
+/* Whether a job is queued for the unit at @path. Returns 0 or -errno. */
+int heal_unit_job_queued_at(sd_bus *bus, const char *path, bool *ret);
+
 /* Load the unit's properties (loads the unit if needed). Returns 0 or -errno. */
 int heal_unit_get_info(sd_bus *bus, const char *unit, heal_unit_info *ret);
 
