@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -123,6 +124,66 @@ static int run_floor(const char *root) {
         return 0;
 }
 
+/* The lower bound of any deleter that follows the issue's safety rules, with
+ * none of heal's planning, ordering or accounting: per regular file one
+ * statx() by name (type and age), open(O_NOFOLLOW), flock(LOCK_EX|LOCK_NB), a
+ * statx() of the fd under the lock, unlinkat() while the lock is held, close().
+ * "statwalk": only the statx() of every file, the least an oldest-first plan
+ * must do (it cannot know the oldest without looking at every file). */
+typedef enum bound_kind { BOUND_RULES, BOUND_STATWALK } bound_kind;
+
+#define BOUND_STATX_MASK (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_INO | STATX_MTIME | STATX_BLOCKS)
+
+static int bound_dir(int dfd, bound_kind kind, uint64_t *count) {
+        DIR *d = fdopendir(dfd);
+        struct dirent *de;
+        struct statx stx;
+
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        while ((de = readdir(d))) {
+                if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub >= 0)
+                                bound_dir(sub, kind, count);
+                        continue;
+                }
+                if (de->d_type != DT_REG ||
+                    statx(dirfd(d), de->d_name, AT_SYMLINK_NOFOLLOW, BOUND_STATX_MASK, &stx) < 0 ||
+                    !S_ISREG(stx.stx_mode))
+                        continue;
+                if (kind == BOUND_STATWALK) {
+                        (*count)++;
+                        continue;
+                }
+                int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0 && statx(fd, "", AT_EMPTY_PATH, BOUND_STATX_MASK, &stx) == 0 &&
+                    unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        (*count)++;
+                close(fd);
+        }
+        closedir(d);
+        return 0;
+}
+
+static int run_bound(const char *root, bound_kind kind) {
+        uint64_t count = 0;
+        double t0 = now_s();
+        int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = bound_dir(fd, kind, &count);
+        if (r < 0)
+                return r;
+        printf("%s files=%" PRIu64 " total_s=%.3f peak_rss_kib=%ld\n", kind == BOUND_RULES ? "rules" : "statwalk",
+               count, now_s() - t0, peak_rss_kib());
+        return 0;
+}
+
 static int run_heal(const char *root, uint64_t min_age_s, uint64_t need) {
         _cleanup_reclaim_plan_ reclaim_plan *p = NULL;
         _cleanup_free_ char *error = NULL;
@@ -203,7 +264,9 @@ static void usage(void) {
         fprintf(stderr, "usage: bench-disk-reclaim                        small self-contained run\n"
                         "       bench-disk-reclaim mktree ROOT N PER_DIR SIZE\n"
                         "       bench-disk-reclaim heal ROOT MIN_AGE_S NEED_BYTES|all\n"
-                        "       bench-disk-reclaim floor ROOT\n");
+                        "       bench-disk-reclaim floor ROOT\n"
+                        "       bench-disk-reclaim rules ROOT      the safety rules' per-file syscalls, nothing else\n"
+                        "       bench-disk-reclaim statwalk ROOT   one statx() of every file, nothing else\n");
 }
 
 int main(int argc, char **argv) {
@@ -220,6 +283,10 @@ int main(int argc, char **argv) {
                 r = run_heal(argv[2], a, b);
         else if (argc == 3 && strcmp(argv[1], "floor") == 0)
                 r = run_floor(argv[2]);
+        else if (argc == 3 && strcmp(argv[1], "rules") == 0)
+                r = run_bound(argv[2], BOUND_RULES);
+        else if (argc == 3 && strcmp(argv[1], "statwalk") == 0)
+                r = run_bound(argv[2], BOUND_STATWALK);
         else {
                 usage();
                 return 2;

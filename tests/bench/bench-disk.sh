@@ -3,6 +3,11 @@
 # disk-reclaim against systemd-tmpfiles --clean, find -delete and a bare
 # unlinkat loop (the floor), each on a fresh identical tree of small old files,
 # on a tmpfs and on an ext4 loop image. Needs root (mounts); cleans up always.
+# Two more bare loops bound what any deleter that follows the issue's safety
+# rules can reach here: "rules" does exactly the per-file syscalls the rules
+# ask for (statx, open O_NOFOLLOW, flock, statx of the fd, unlinkat with the
+# lock held, close) and nothing else; "statwalk" only statx()es every file, the
+# least an oldest-first plan must do.
 #   BUILD_DIR            build dir holding tests/bench/bench-disk-reclaim
 #   BENCH_DISK_FILES     files per tree (default 1000000)
 #   BENCH_DISK_PER_DIR   files per directory (default 1000)
@@ -88,6 +93,8 @@ for fs in $FILESYSTEMS; do
         run "$fs" heal "$driver" heal "$mnt/tree" 86400 all
         run "$fs" tmpfiles systemd-tmpfiles --clean "$conf"
         run "$fs" find find "$mnt/tree" -type f -mtime +1 -delete
+        run "$fs" rules "$driver" rules "$mnt/tree"
+        run "$fs" statwalk "$driver" statwalk "$mnt/tree"
         # The target case: free what 10% of the files take, oldest first.
         fresh_fs "$fs"
         "$driver" mktree "$mnt/probe" 1 1 1
@@ -102,7 +109,7 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v != "-" && v <= t) ? "ok" :
 echo
 printf '%-6s %-10s %9s %12s %10s %12s\n' fs run seconds vs-tmpfiles vs-floor peak-rss-MiB
 for fs in $FILESYSTEMS; do
-        for name in floor heal tmpfiles find heal-10%; do
+        for name in floor heal tmpfiles find rules statwalk heal-10%; do
                 r=${rss[$fs,$name]:-}
                 printf '%-6s %-10s %9s %12s %10s %12s\n' "$fs" "$name" "${secs[$fs,$name]}" \
                         "$(ratio "${secs[$fs,$name]}" "${secs[$fs,tmpfiles]}")" \
@@ -125,4 +132,18 @@ for fs in $FILESYSTEMS; do
 done
 v=$(ratio "${secs[tmpfs,heal]:-0}" "${secs[tmpfs,floor]:-0}")
 [[ " $FILESYSTEMS " == *" tmpfs "* ]] && echo "  tmpfs heal all <= 1.2x floor: $v $(verdict "$v" 1.2)"
+
+# What the safety rules alone cost on this machine: a target below these bounds
+# is out of reach for any deleter that keeps the rules.
+echo
+echo "bounds (bare loops, no planning; a target below them cannot be met while keeping the safety rules):"
+for fs in $FILESYSTEMS; do
+        echo "  $fs rules loop: $(ratio "${secs[$fs,rules]}" "${secs[$fs,tmpfiles]}")x tmpfiles," \
+                "$(ratio "${secs[$fs,rules]}" "${secs[$fs,floor]}")x floor; heal all is" \
+                "$(ratio "${secs[$fs,heal]}" "${secs[$fs,rules]}")x the rules loop"
+        b=$(awk -v w="${secs[$fs,statwalk]}" -v r="${secs[$fs,rules]}" 'BEGIN { printf "%.2f", w + r / 10 }')
+        echo "  $fs 10% target: statx of every file $(ratio "${secs[$fs,statwalk]}" "${secs[$fs,tmpfiles]}")x tmpfiles;" \
+                "with the rules loop on 10% of the files $(ratio "$b" "${secs[$fs,tmpfiles]}")x tmpfiles;" \
+                "heal-10% is $(ratio "${secs[$fs,heal-10%]}" "$b")x that"
+done
 exit 0
