@@ -128,9 +128,18 @@ static int run_floor(const char *root) {
  * none of heal's planning, ordering or accounting: per regular file one
  * statx() by name (type and age), open(O_NOFOLLOW), flock(LOCK_EX|LOCK_NB), a
  * statx() of the fd under the lock, unlinkat() while the lock is held, close().
+ * "rulesmin": the same without the statx() by name, readdir's file type the
+ * only check before open(): the least any deleter can do and keep the rules
+ * (the age and identity checks then happen on the fd).
  * "statwalk": only the statx() of every file, the least an oldest-first plan
  * must do (it cannot know the oldest without looking at every file). */
-typedef enum bound_kind { BOUND_RULES, BOUND_STATWALK } bound_kind;
+typedef enum bound_kind { BOUND_RULES, BOUND_RULES_MIN, BOUND_STATWALK } bound_kind;
+
+static const char *const bound_names[] = {
+        [BOUND_RULES] = "rules",
+        [BOUND_RULES_MIN] = "rulesmin",
+        [BOUND_STATWALK] = "statwalk",
+};
 
 #define BOUND_STATX_MASK (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_INO | STATX_MTIME | STATX_BLOCKS)
 
@@ -150,9 +159,11 @@ static int bound_dir(int dfd, bound_kind kind, uint64_t *count) {
                                 bound_dir(sub, kind, count);
                         continue;
                 }
-                if (de->d_type != DT_REG ||
-                    statx(dirfd(d), de->d_name, AT_SYMLINK_NOFOLLOW, BOUND_STATX_MASK, &stx) < 0 ||
-                    !S_ISREG(stx.stx_mode))
+                if (de->d_type != DT_REG)
+                        continue;
+                if (kind != BOUND_RULES_MIN &&
+                    (statx(dirfd(d), de->d_name, AT_SYMLINK_NOFOLLOW, BOUND_STATX_MASK, &stx) < 0 ||
+                     !S_ISREG(stx.stx_mode)))
                         continue;
                 if (kind == BOUND_STATWALK) {
                         (*count)++;
@@ -179,8 +190,8 @@ static int run_bound(const char *root, bound_kind kind) {
         int r = bound_dir(fd, kind, &count);
         if (r < 0)
                 return r;
-        printf("%s files=%" PRIu64 " total_s=%.3f peak_rss_kib=%ld\n", kind == BOUND_RULES ? "rules" : "statwalk",
-               count, now_s() - t0, peak_rss_kib());
+        printf("%s files=%" PRIu64 " total_s=%.3f peak_rss_kib=%ld\n", bound_names[kind], count, now_s() - t0,
+               peak_rss_kib());
         return 0;
 }
 
@@ -266,6 +277,7 @@ static void usage(void) {
                         "       bench-disk-reclaim heal ROOT MIN_AGE_S NEED_BYTES|all\n"
                         "       bench-disk-reclaim floor ROOT\n"
                         "       bench-disk-reclaim rules ROOT      the safety rules' per-file syscalls, nothing else\n"
+                        "       bench-disk-reclaim rulesmin ROOT   the same without the statx() before open()\n"
                         "       bench-disk-reclaim statwalk ROOT   one statx() of every file, nothing else\n");
 }
 
@@ -285,6 +297,8 @@ int main(int argc, char **argv) {
                 r = run_floor(argv[2]);
         else if (argc == 3 && strcmp(argv[1], "rules") == 0)
                 r = run_bound(argv[2], BOUND_RULES);
+        else if (argc == 3 && strcmp(argv[1], "rulesmin") == 0)
+                r = run_bound(argv[2], BOUND_RULES_MIN);
         else if (argc == 3 && strcmp(argv[1], "statwalk") == 0)
                 r = run_bound(argv[2], BOUND_STATWALK);
         else {

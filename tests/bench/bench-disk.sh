@@ -6,8 +6,9 @@
 # Two more bare loops bound what any deleter that follows the issue's safety
 # rules can reach here: "rules" does exactly the per-file syscalls the rules
 # ask for (statx, open O_NOFOLLOW, flock, statx of the fd, unlinkat with the
-# lock held, close) and nothing else; "statwalk" only statx()es every file, the
-# least an oldest-first plan must do.
+# lock held, close) and nothing else; "rulesmin" the same without the statx()
+# before open(), the least any deleter can do and keep the rules; "statwalk"
+# only statx()es every file, the least an oldest-first plan must do.
 #   BUILD_DIR            build dir holding tests/bench/bench-disk-reclaim
 #   BENCH_DISK_FILES     files per tree (default 1000000)
 #   BENCH_DISK_PER_DIR   files per directory (default 1000)
@@ -94,6 +95,7 @@ for fs in $FILESYSTEMS; do
         run "$fs" tmpfiles systemd-tmpfiles --clean "$conf"
         run "$fs" find find "$mnt/tree" -type f -mtime +1 -delete
         run "$fs" rules "$driver" rules "$mnt/tree"
+        run "$fs" rulesmin "$driver" rulesmin "$mnt/tree"
         run "$fs" statwalk "$driver" statwalk "$mnt/tree"
         # The target case: free what 10% of the files take, oldest first.
         fresh_fs "$fs"
@@ -109,7 +111,7 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v != "-" && v <= t) ? "ok" :
 echo
 printf '%-6s %-10s %9s %12s %10s %12s\n' fs run seconds vs-tmpfiles vs-floor peak-rss-MiB
 for fs in $FILESYSTEMS; do
-        for name in floor heal tmpfiles find rules statwalk heal-10%; do
+        for name in floor heal tmpfiles find rules rulesmin statwalk heal-10%; do
                 r=${rss[$fs,$name]:-}
                 printf '%-6s %-10s %9s %12s %10s %12s\n' "$fs" "$name" "${secs[$fs,$name]}" \
                         "$(ratio "${secs[$fs,$name]}" "${secs[$fs,tmpfiles]}")" \
@@ -141,6 +143,8 @@ for fs in $FILESYSTEMS; do
         echo "  $fs rules loop: $(ratio "${secs[$fs,rules]}" "${secs[$fs,tmpfiles]}")x tmpfiles," \
                 "$(ratio "${secs[$fs,rules]}" "${secs[$fs,floor]}")x floor; heal all is" \
                 "$(ratio "${secs[$fs,heal]}" "${secs[$fs,rules]}")x the rules loop"
+        echo "  $fs rulesmin loop (no statx before open): $(ratio "${secs[$fs,rulesmin]}" "${secs[$fs,tmpfiles]}")x tmpfiles," \
+                "$(ratio "${secs[$fs,rulesmin]}" "${secs[$fs,floor]}")x floor"
         b=$(awk -v w="${secs[$fs,statwalk]}" -v r="${secs[$fs,rules]}" 'BEGIN { printf "%.2f", w + r / 10 }')
         echo "  $fs 10% target: statx of every file $(ratio "${secs[$fs,statwalk]}" "${secs[$fs,tmpfiles]}")x tmpfiles;" \
                 "with the rules loop on 10% of the files $(ratio "$b" "${secs[$fs,tmpfiles]}")x tmpfiles;" \
