@@ -335,16 +335,79 @@ scenario_state_full() {
         sb_exec umount /var/lib/heal || true
 }
 
+# A hung walk: a FUSE filesystem whose daemon never answers is mounted inside the first source, so the
+# walk's statx() of it waits in the kernel. The helper stops pinging; systemd's watchdog aborts it and,
+# when the abort cannot wake it, kills it; the unit's OnFailure= escalates to a human; nothing is deleted.
+fuse_mounted() { sb_sh 'grep -q " $1 " /proc/self/mountinfo' "$MNT/cache/hang"; }
+reclaim_pid() { sb_exec systemctl show -P MainPID "$UNIT"; }
+# The helper waits in the kernel: state D (the first field after its command in its stat line).
+reclaim_in_d_state() {
+        local pid
+        pid=$(reclaim_pid)
+        [ -n "$pid" ] && [ "$pid" != 0 ] && sb_sh 'sed "s/.*) //" "/proc/$1/stat" | cut -d" " -f1 | grep -qx D' "$pid"
+}
+reclaim_failed() { [ "$(sb_exec systemctl show -P ActiveState "$UNIT")" = failed ]; }
+self_escalated() { [ "$(events heal-self escalated "HEAL_TARGET=$UNIT")" -ge 1 ]; }
+
+scenario_hung_walk() {
+        local before pid wchan
+        reset
+        populate
+        policy live 0
+        # Room for one directory; the filesystem stays under pressure.
+        sb_exec rm -f "$MNT/filler-tail"
+        sb_exec mkdir "$MNT/cache/hang"
+        before=$(tree)
+        sb_sh '[ -e /dev/fuse ] || mknod /dev/fuse c 10 229'
+        sb_exec systemd-run -q --unit=heal-test-fuse-hang --service-type=exec /usr/local/bin/heal-fuse-hang \
+                "$MNT/cache/hang" || fail "hung walk: the FUSE daemon did not start"
+        sb_wait_for 10 fuse_mounted || fail "hung walk: no FUSE mount at $MNT/cache/hang"
+        printf '[Service]\nWatchdogSec=3s\nTimeoutAbortSec=3s\n' |
+                sb_write "/etc/systemd/system/$UNIT.d/60-hung-walk.conf"
+        sb_exec systemctl daemon-reload
+        sb_exec systemctl start --no-block "$UNIT"
+        if sb_wait_for 30 reclaim_in_d_state; then
+                pid=$(reclaim_pid)
+                wchan=$(sb_exec cat "/proc/$pid/wchan")
+                pass "hung walk: the helper waits in the kernel (D, wchan $wchan)"
+        else
+                fail "hung walk: the helper never hung on the FUSE mount"
+        fi
+        sb_wait_for 60 reclaim_failed || fail "hung walk: $UNIT did not fail"
+        expect_eq "hung walk: service result" "$(sb_exec systemctl show -P Result "$UNIT")" watchdog
+        sb_wait_for 60 self_escalated || fail "hung walk: no escalation of $UNIT"
+        expect_eq "hung walk: the escalation says why" \
+                "$(field heal-self escalated HEAL_FACTS "HEAL_TARGET=$UNIT" | tail -n1 | jq -r .result)" watchdog
+        expect_eq "hung walk: acting records" "$(events disk-pressure acting)" 0
+
+        # Killing the daemon aborts the connection: the mount can go, and the tree can be looked at again.
+        sb_exec systemctl stop heal-test-fuse-hang.service || true
+        sb_exec umount -l "$MNT/cache/hang" || fail "hung walk: could not unmount the FUSE mount"
+        sb_exec rm -f "/etc/systemd/system/$UNIT.d/60-hung-walk.conf"
+        sb_exec systemctl daemon-reload
+        sb_exec systemctl reset-failed "$UNIT" 2>/dev/null || true
+        expect_eq "hung walk: tree unchanged" "$(tree)" "$before"
+        sb_exec rmdir "$MNT/cache/hang" || true
+}
+
 # ---- main -----------------------------------------------------------------------------------------
 
 command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null || {
         echo "SKIP: needs mkfs.ext4 and losetup"
         exit 77
 }
-all=(shadow_then_live leaked leaked_approved bad_policy state_full)
+all=(shadow_then_live leaked leaked_approved bad_policy state_full hung_walk)
 [ "$#" -gt 0 ] && all=("$@")
 
+tmp=$(mktemp -d)
+cc -O2 -o "$tmp/heal-fuse-hang" "$here/fuse-hang.c" || {
+        rm -rf "$tmp"
+        echo "FAIL: cannot build fuse-hang.c" >&2
+        exit 1
+}
 sandbox_up "$build_dir" || exit 1
+sb_copy_in "$tmp/heal-fuse-hang" /usr/local/bin/heal-fuse-hang
+rm -rf "$tmp"
 sb_exec sh -c 'command -v jq' >/dev/null || {
         sandbox_down
         echo "SKIP: jq is not installed"
