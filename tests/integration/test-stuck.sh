@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # stuck-process-detector end to end, in a throwaway systemd (sandbox.sh): real workers whose heartbeat
-# stops while they sit blocked, busy and idle workers, a task really in D state, a parent that never
-# reaps; heal-stuck-process-detector.service (as installed, hardened) runs between the steps, and the
-# journal's audit records and the workers' own start counts say what heal did.
+# stops while they sit blocked, busy and idle workers, tasks really in D state (a vfork() parent, and a
+# read from a FUSE filesystem whose daemon never answers), a parent that never reaps;
+# heal-stuck-process-detector.service (as installed, hardened) runs between the steps, and the journal's
+# audit records and the workers' own start counts say what heal did.
 # Usage: test-stuck.sh BUILD_DIR [SCENARIO...]
 # shellcheck disable=SC2016 # scripts for sb_sh are single-quoted on purpose
 set -euo pipefail
@@ -257,29 +258,22 @@ EOF
         sb_exec systemctl stop w-loop.service
 }
 
-# A task really in D state (a vfork() parent whose child never execs): escalated with its wchan, no action.
-scenario_d_state() {
-        local pid facts
-        reset_state
-        policy <<'EOF'
-{"classes": {"process-d-state": {"mode": "live", "dwell_s": 2, "targets": ["d-*.service"]}}}
-EOF
-        make_unit d-vfork /usr/local/bin/heal-stuck-vfork
-        reload
-        sb_exec systemctl start d-vfork.service
-        sleep 0.5
-        pid=$(main_pid d-vfork)
-        expect_eq "d-state: the fixture is in D" "$(sb_sh 'cut -d" " -f3 /proc/$1/stat' "$pid")" D
+# expect_d_escalated UNIT PID: UNIT's main process PID is in D; over the dwell the detector sees it,
+# escalates it once with the task, its wchan, its stack (where readable) and its time in D, and does
+# nothing to it.
+expect_d_escalated() {
+        local unit=$1 pid=$2 facts
+        expect_eq "$unit: the fixture is in D" "$(sb_sh 'cut -d" " -f3 /proc/$1/stat' "$pid")" D
         detect
         sleep 1
         detect # flat: reads the processes, sees the task in D for the first time
         sleep 2.5
         detect # the same task still in D, for longer than the dwell: escalate
         detect
-        expect_eq "d-state: detected" "$(events d-vfork detected)" 1
-        expect_eq "d-state: escalated once" "$(events d-vfork escalated)" 1
-        expect_eq "d-state: acting" "$(events d-vfork acting)" 0
-        facts=$(field d-vfork escalated HEAL_FACTS)
+        expect_eq "$unit: detected" "$(events "$unit" detected)" 1
+        expect_eq "$unit: escalated once" "$(events "$unit" escalated)" 1
+        expect_eq "$unit: acting" "$(events "$unit" acting)" 0
+        facts=$(field "$unit" escalated HEAL_FACTS)
         echo "$facts" | /usr/bin/python3 -c '
 import json, sys
 f = json.loads(sys.stdin.read())
@@ -288,10 +282,53 @@ assert t["pid"] == int(sys.argv[1]), t
 assert t["wchan"] not in ("", "unavailable"), t
 assert "stack" in t, t
 assert t["in_d_s"] >= 2, t
-' "$pid" || fail "d-state: escalation facts lack the task, its wchan or its time in D: $facts"
-        expect_eq "d-state: same main PID" "$(main_pid d-vfork)" "$pid"
+' "$pid" || fail "$unit: escalation facts lack the task, its wchan or its time in D: $facts"
+        echo "    $unit: wchan $(echo "$facts" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["d_tasks"][0]["wchan"])')"
+        expect_eq "$unit: same main PID" "$(main_pid "$unit")" "$pid"
+}
+
+d_state_policy() {
+        policy <<'EOF'
+{"classes": {"process-d-state": {"mode": "live", "dwell_s": 2, "targets": ["d-*.service"]}}}
+EOF
+}
+
+# A task really in D state (a vfork() parent whose child never execs): escalated with its wchan, no action.
+scenario_d_state() {
+        local pid
+        reset_state
+        d_state_policy
+        make_unit d-vfork /usr/local/bin/heal-stuck-vfork
+        reload
+        sb_exec systemctl start d-vfork.service
+        sleep 0.5
+        pid=$(main_pid d-vfork)
+        expect_d_escalated d-vfork "$pid"
         sb_exec systemctl kill -s KILL d-vfork.service
         sb_exec systemctl stop d-vfork.service
+}
+
+# The issue's own example: a read from a FUSE filesystem whose daemon never answers (fuse-hang.c). The
+# reader waits in the kernel (killably, so stopping its unit still works); escalated, no action.
+fuse_mounted() { sb_sh 'grep -q " /mnt/heal-fuse " /proc/self/mountinfo'; }
+scenario_d_state_fuse() {
+        local pid
+        reset_state
+        d_state_policy
+        sb_sh '[ -e /dev/fuse ] || mknod /dev/fuse c 10 229; mkdir -p /mnt/heal-fuse'
+        sb_exec systemd-run -q --unit=heal-test-fuse-hang --service-type=exec /usr/local/bin/heal-fuse-hang \
+                /mnt/heal-fuse || fail "d-state fuse: the FUSE daemon did not start"
+        sb_wait_for 10 fuse_mounted || fail "d-state fuse: no FUSE mount at /mnt/heal-fuse"
+        make_unit d-fuse "/usr/bin/cat /mnt/heal-fuse/data"
+        reload
+        sb_exec systemctl start d-fuse.service
+        sleep 0.5
+        pid=$(main_pid d-fuse)
+        expect_d_escalated d-fuse "$pid"
+        sb_exec systemctl stop d-fuse.service
+        # Killing the daemon aborts the connection; then the mount can go.
+        sb_exec systemctl stop heal-test-fuse-hang.service || true
+        sb_exec umount -l /mnt/heal-fuse || fail "d-state fuse: could not unmount the FUSE mount"
 }
 
 # A parent that forks and never reaps: escalated with the parent named, no action.
@@ -335,7 +372,7 @@ assert p["pid"] == int(sys.argv[1]) and p["zombies"] == 8, p
 
 # ---- main ------------------------------------------------------------------------------------------
 
-all=(revive dismiss idempotent breaker d_state zombies)
+all=(revive dismiss idempotent breaker d_state d_state_fuse zombies)
 [ "$#" -gt 0 ] && all=("$@")
 
 command -v cc >/dev/null || {
@@ -344,9 +381,11 @@ command -v cc >/dev/null || {
 }
 tmp=$(mktemp -d)
 cc -O2 -o "$tmp/heal-stuck-vfork" "$here/stuck-vfork.c"
+cc -O2 -o "$tmp/heal-fuse-hang" "$here/fuse-hang.c"
 
 sandbox_up "$build_dir" || exit 1
 sb_copy_in "$tmp/heal-stuck-vfork" /usr/local/bin/heal-stuck-vfork
+sb_copy_in "$tmp/heal-fuse-hang" /usr/local/bin/heal-fuse-hang
 rm -rf "$tmp"
 install_worker
 # A sanitizer build's leak checker needs ptrace, which the units' SystemCallFilter= refuses; leaks are the
