@@ -263,24 +263,67 @@ static int data_sum(const json_t *data, char out[static 17]) {
         return 0;
 }
 
+/* A record's text is json_dumps() of {"heal_state", "key", "sum", "data"} with JSON_COMPACT |
+ * JSON_SORT_KEYS, so "data" comes first and, nested or not, dumps the same: the text is put together
+ * around the one dump of the data the sum is taken over. RECORD_HEAD, the data, then record_tail(). */
+#define RECORD_HEAD "{\"data\":"
+
+/* What follows the data in a record of @key (a JSON string) with @sum: the same bytes json_dumps()
+ * would produce for the rest of the record. */
+static char *record_tail(const json_t *key, const char *sum) {
+        _cleanup_free_ char *k = json_dumps(key, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *tail;
+
+        if (!k || asprintf(&tail, ",\"heal_state\":%d,\"key\":%s,\"sum\":\"%s\"}", STATE_VERSION, k, sum) < 0)
+                return NULL;
+        return tail;
+}
+
 static int record_format(const char *key, json_t *data, char **ret, size_t *ret_len) {
+        _cleanup_json_ json_t *k = json_string(key);
+        _cleanup_free_ char *dump = NULL, *tail = NULL;
         char sum[17];
-        int r = data_sum(data, sum);
-        if (r < 0)
-                return r;
 
         /* The key rides along so list() can name records whose file name is
          * hashed, and read() can tell a record from one filed under the wrong name. */
-        _cleanup_json_ json_t *rec = json_pack("{s:i, s:s, s:s, s:O}", "heal_state", STATE_VERSION,
-                                               "key", key, "sum", sum, "data", data);
-        if (!rec)
+        dump = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!k || !dump)
                 return -ENOMEM;
-        char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+        size_t n = strlen(dump);
+        heal_fnv1a64_hex(dump, n, sum);
+        tail = record_tail(k, sum);
+        if (!tail)
+                return -ENOMEM;
+
+        size_t head = strlen(RECORD_HEAD), t = strlen(tail);
+        char *text = malloc(head + n + t + 1);
         if (!text)
                 return -ENOMEM;
-        *ret_len = strlen(text);
+        memcpy(text, RECORD_HEAD, head);
+        memcpy(text + head, dump, n);
+        memcpy(text + head + n, tail, t + 1);
+        *ret_len = head + n + t;
         *ret = text;
         return 0;
+}
+
+/* The sum over the data's own text in @buf, when the record is laid out as record_format() writes it:
+ * then that text is the dump the sum was taken over, and nothing needs dumping again. 1 verified, 0
+ * not that layout (the caller dumps the parsed data instead), -ENOMEM. */
+static int record_sum_raw(const char *buf, size_t len, const json_t *key, const char *sum) {
+        size_t head = strlen(RECORD_HEAD);
+        char got[17];
+
+        if (strlen(sum) != 16 || len < head || memcmp(buf, RECORD_HEAD, head) != 0)
+                return 0;
+        _cleanup_free_ char *tail = record_tail(key, sum);
+        if (!tail)
+                return -ENOMEM;
+        size_t t = strlen(tail);
+        if (len < head + t || memcmp(buf + len - t, tail, t) != 0)
+                return 0;
+        heal_fnv1a64_hex(buf + head, len - head - t, got);
+        return strcmp(got, sum) == 0;
 }
 
 /* Verifies one record; @key NULL accepts any key. Returns the record's data
@@ -301,12 +344,20 @@ static int record_parse(const char *buf, size_t len, const char *key, json_t **r
         if (key && strcmp(json_string_value(k), key) != 0)
                 return -EBADMSG;
 
-        char want[17];
-        int r = data_sum(data, want);
+        /* Written by record_format(): the data's text is the dump its sum is over (with nothing but
+         * these four members, what lies between the head and the tail is the data alone). Anything
+         * else (another writer's spacing or key order) is dumped again to check. */
+        int r = json_object_size(rec) == 4 ? record_sum_raw(buf, len, k, json_string_value(sum)) : 0;
         if (r < 0)
                 return r;
-        if (strcmp(want, json_string_value(sum)) != 0)
-                return -EBADMSG;
+        if (r == 0) {
+                char want[17];
+                r = data_sum(data, want);
+                if (r < 0)
+                        return r;
+                if (strcmp(want, json_string_value(sum)) != 0)
+                        return -EBADMSG;
+        }
 
         *ret_data = data;
         *ret_key = json_string_value(k);

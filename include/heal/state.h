@@ -9,6 +9,9 @@
 
 /* Record layout on disk: {"heal_state": 1, "key": "<key>", "sum": "<hex fnv1a64 of data>",
  * "data": {...}}, where the sum is taken over the compact, sorted-keys dump of data.
+ * Records are written as the compact, sorted-keys dump of that whole object, so the data's own text
+ * in the file is the dump its sum is over: a read verifies the sum over those bytes (no second dump)
+ * and dumps the parsed data again only for a record laid out otherwise.
  * A record is addressed by (namespace, key): namespace is a fixed word
  * ("budget", "breaker", "idem", "pending", "metrics", ...; [A-Za-z0-9._-], not
  * starting with '.', -EINVAL otherwise), key any string (unit names included);

@@ -348,6 +348,72 @@ static void test_corrupt(const char *dir) {
         ASSERT_EQ(heal_state_read(s, "bad", "bad-sum", NULL), -EBADMSG);
 }
 
+/* The text a record had when it was json_dumps() of the whole record: what every version wrote. */
+static char *dumped_record(const char *key, json_t *data) {
+        _cleanup_json_ json_t *rec = NULL;
+        char sum[17];
+
+        expected_sum(data, sum);
+        rec = json_pack("{s:i, s:s, s:s, s:O}", "heal_state", 1, "key", key, "sum", sum, "data", data);
+        ASSERT_TRUE(rec);
+        char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+        ASSERT_TRUE(text);
+        return text;
+}
+
+/* A record is written without dumping its data twice and read without dumping it again, yet the bytes
+ * are those of the format as it always was; records laid out otherwise still verify the slow way, and a
+ * damaged one fails either way. */
+static void test_layout(const char *dir) {
+        _cleanup_(heal_state_freep) heal_state *s = NULL;
+        _cleanup_json_ json_t *data = json_pack("{s:i, s:s, s:{s:[i, f, s, n]}, s:s}", "z", 1, "a", "quote\" and \\",
+                                                "m", "k", 7, 0.25, "\u00e9t\u00e9", "u", "x");
+        _cleanup_json_ json_t *got = NULL;
+        const char *keys[] = { "plain", "with space/and\"quote", "\u00fcnicode", "" };
+        char sum[17];
+
+        ASSERT_TRUE(data);
+        ASSERT_OK(heal_state_open(dir, &s));
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                _cleanup_free_ char *path = record_path(s, "layout", keys[i]);
+                _cleanup_free_ char *want = dumped_record(keys[i], data), *text = NULL;
+                _cleanup_json_ json_t *back = NULL;
+
+                ASSERT_OK(heal_state_write(s, "layout", keys[i], data));
+                text = read_file(path);
+                ASSERT_STREQ(text, want);
+                ASSERT_OK(heal_state_read(s, "layout", keys[i], &back));
+                ASSERT_TRUE(json_equal(back, data));
+        }
+
+        /* Another writer's layout (spaces, other order): the sum is over the canonical dump. */
+        expected_sum(data, sum);
+        _cleanup_free_ char *dump = json_dumps(data, JSON_INDENT(2));
+        _cleanup_free_ char *spaced = NULL, *path = record_path(s, "layout", "spaced");
+        ASSERT_TRUE(dump);
+        ASSERT_TRUE(asprintf(&spaced, "{ \"sum\": \"%s\", \"key\": \"spaced\", \"heal_state\": 1,\n  \"data\": %s }\n",
+                             sum, dump) > 0);
+        write_file(path, spaced, strlen(spaced));
+        ASSERT_OK(heal_state_read(s, "layout", "spaced", &got));
+        ASSERT_TRUE(json_equal(got, data));
+
+        /* One byte of the data changed, in the layout the fast check reads: caught. */
+        _cleanup_free_ char *text = dumped_record("flipped", data);
+        char *at = strstr(text, "\"z\":1");
+        ASSERT_TRUE(at);
+        at[4] = '2';
+        expect_corrupt(s, "flipped", text, strlen(text));
+
+        /* Only the four members make the text between head and tail the data alone: a record with one
+         * more, whose sum is over that text (data and the extra member), is not taken for valid. */
+        _cleanup_free_ char *inner = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS), *extra = NULL, *hashed = NULL;
+        ASSERT_TRUE(inner);
+        ASSERT_TRUE(asprintf(&hashed, "%s,\"extra\":1", inner) > 0);
+        heal_fnv1a64_hex(hashed, strlen(hashed), sum);
+        ASSERT_TRUE(asprintf(&extra, "{\"data\":%s,\"heal_state\":1,\"key\":\"extra\",\"sum\":\"%s\"}", hashed, sum) > 0);
+        expect_corrupt(s, "extra", extra, strlen(extra));
+}
+
 static void test_stale_temp(const char *dir) {
         _cleanup_(heal_state_freep) heal_state *s = NULL;
         _cleanup_json_ json_t *data = json_pack("{s:i}", "v", 7);
@@ -872,6 +938,7 @@ int main(void) {
         test_round_trip(d1);
         test_list(d2);
         test_corrupt(d3);
+        test_layout(d3);
         test_stale_temp(d4);
         test_lock(d5);
         test_write_flags(d7);
