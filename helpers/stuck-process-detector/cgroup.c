@@ -71,6 +71,7 @@ void stuck_cgroup_path_done(stuck_cgroup_path *p) {
         if (!p)
                 return;
         free(p->dir);
+        free(p->rel);
         free(p->v1_cpuacct);
         free(p->v1_pids);
         *p = (stuck_cgroup_path) {};
@@ -94,8 +95,22 @@ struct stuck_cgroup_absent {
 struct stuck_cgroup_root {
         stuck_layout layout;
         const char *v1_cpuacct; /* hybrid: the v1 hierarchy holding cpuacct, NULL when none */
+        int v2_fd;              /* the v2 hierarchy's root dir: a unit's files are opened by their path
+                                 * under it, without opening the unit's dir; <0 when it cannot be opened */
         stuck_cgroup_absent *absent;
 };
+
+/* The fd of the v2 hierarchy's root; -errno when it cannot be opened (paths then go through each
+ * unit's directory, as without a root). */
+static int open_v2_root(stuck_layout layout) {
+        _cleanup_free_ char *p = NULL;
+        int fd;
+
+        if (asprintf(&p, "%s%s", heal_path_cgroup(), layout == STUCK_LAYOUT_HYBRID ? "/unified" : "") < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
 
 int stuck_cgroup_root_new(stuck_cgroup_root **ret) {
         stuck_cgroup_root *root;
@@ -111,6 +126,11 @@ int stuck_cgroup_root_new(stuck_cgroup_root **ret) {
         root->layout = layout;
         if (layout == STUCK_LAYOUT_HYBRID)
                 root->v1_cpuacct = v1_cpuacct_hierarchy(heal_path_cgroup());
+        root->v2_fd = open_v2_root(layout);
+        if (root->v2_fd == -ENOMEM) {
+                free(root);
+                return -ENOMEM;
+        }
         *ret = root;
         return 0;
 }
@@ -124,6 +144,8 @@ stuck_cgroup_root *stuck_cgroup_root_free(stuck_cgroup_root *root) {
                 free(a->parent);
                 free(a);
         }
+        if (root->v2_fd >= 0)
+                close(root->v2_fd);
         free(root);
         return NULL;
 }
@@ -149,7 +171,7 @@ static stuck_cgroup_absent *absent_of(stuck_cgroup_root *root, const char *contr
         return a;
 }
 
-static int locate(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret) {
+static int locate(stuck_cgroup_root *root, const char *control_group, bool check, stuck_cgroup_path *ret) {
         const char *cg = heal_path_cgroup();
         _cleanup_(stuck_cgroup_path_done) stuck_cgroup_path p = {};
         struct stat st;
@@ -165,6 +187,14 @@ static int locate(stuck_cgroup_root *root, const char *control_group, stuck_cgro
                 p.absent = absent_of(root, control_group);
                 if (!p.absent)
                         return -ENOMEM;
+                if (root->v2_fd >= 0) {
+                        /* "system.slice/x.service/" ("" for the root cgroup): a file's name is
+                         * appended to it. */
+                        const char *under = rel + strspn(rel, "/");
+                        if (asprintf(&p.rel, "%s%s", under, *under ? "/" : "") < 0)
+                                return -ENOMEM;
+                        p.root_fd = root->v2_fd;
+                }
         } else {
                 r = stuck_cgroup_layout(&p.layout);
                 if (r < 0)
@@ -181,10 +211,12 @@ static int locate(stuck_cgroup_root *root, const char *control_group, stuck_cgro
                 if (h && asprintf(&p.v1_cpuacct, "%s/%s%s", cg, h, rel) < 0)
                         return -ENOMEM;
         }
-        if (stat(p.dir, &st) < 0)
-                return -errno;
-        if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
+        if (check) {
+                if (stat(p.dir, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
 
         *ret = p;
         p = (stuck_cgroup_path) {};
@@ -192,13 +224,47 @@ static int locate(stuck_cgroup_root *root, const char *control_group, stuck_cgro
 }
 
 int stuck_cgroup_locate(const char *control_group, stuck_cgroup_path *ret) {
-        return locate(NULL, control_group, ret);
+        return locate(NULL, control_group, true, ret);
 }
 
 int stuck_cgroup_locate_in(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret) {
         if (!root)
                 return -EINVAL;
-        return locate(root, control_group, ret);
+        return locate(root, control_group, true, ret);
+}
+
+int stuck_cgroup_name_in(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret) {
+        if (!root)
+                return -EINVAL;
+        return locate(root, control_group, false, ret);
+}
+
+/* Where one read opens the cgroup's files: through its directory once that is open (@dfd), else by
+ * their path under the root's fd (@cg->rel), which spares opening the directory at all. */
+typedef struct cg_files {
+        const stuck_cgroup_path *cg;
+        int dfd;
+} cg_files;
+
+static int files_read(const cg_files *f, const char *file, unsigned flags, stuck_buf *b) {
+        _cleanup_free_ char *p = NULL;
+
+        if (f->dfd >= 0 || !f->cg->rel)
+                return stuck_read_at(f->dfd, file, flags, b);
+        if (asprintf(&p, "%s%s", f->cg->rel, file) < 0)
+                return -ENOMEM;
+        return stuck_read_at(f->cg->root_fd, p, flags, b);
+}
+
+/* Whether the cgroup is (still) there: its cgroup.procs exists. */
+static bool files_alive(const cg_files *f) {
+        _cleanup_free_ char *p = NULL;
+
+        if (f->dfd >= 0 || !f->cg->rel)
+                return faccessat(f->dfd, "cgroup.procs", F_OK, 0) >= 0;
+        if (asprintf(&p, "%scgroup.procs", f->cg->rel) < 0)
+                return false;
+        return faccessat(f->cg->root_fd, p, F_OK, 0) >= 0;
 }
 
 /* What one read learns about optional files: the ones known absent are skipped, the ones found absent
@@ -218,17 +284,17 @@ static void absent_note(absent_ctx *a, unsigned bit, int r) {
                 a->found |= bit;
 }
 
-static void absent_commit(const stuck_cgroup_path *cg, const absent_ctx *a, int dfd) {
+static void absent_commit(const stuck_cgroup_path *cg, const absent_ctx *a, const cg_files *f) {
         /* The cgroup itself may have gone mid-read (then every file is "missing"): only a cgroup still
          * there speaks for its siblings. */
-        if (!cg->absent || a->found == 0 || faccessat(dfd, "cgroup.procs", F_OK, 0) < 0)
+        if (!cg->absent || a->found == 0 || !files_alive(f))
                 return;
         cg->absent->files |= a->found;
 }
 
 /* One counter file as a single number ("12345\n"); "max" and garbage are -EBADMSG. */
-static int read_single_u64(int dirfd, const char *path, stuck_buf *b, uint64_t *ret) {
-        int r = stuck_read_at(dirfd, path, STUCK_READ_ONE_RECORD, b);
+static int read_single_u64(const cg_files *f, const char *path, stuck_buf *b, uint64_t *ret) {
+        int r = f ? files_read(f, path, STUCK_READ_ONE_RECORD, b) : stuck_read_at(AT_FDCWD, path, STUCK_READ_ONE_RECORD, b);
         if (r < 0)
                 return r;
         const char *p = b->data, *end = b->data + b->len;
@@ -241,86 +307,135 @@ static int read_single_u64(int dirfd, const char *path, stuck_buf *b, uint64_t *
 
 /* A v1 directory's one counter file; a missing directory is noted for its siblings. */
 static int read_v1_u64(const char *dir, const char *file, unsigned bit, absent_ctx *a, stuck_buf *b, uint64_t *ret) {
+        _cleanup_free_ char *p = NULL;
+
         if (!dir || absent_skip(a, bit))
                 return -ENOENT;
-        _cleanup_close_ int v1 = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int r = v1 < 0 ? -errno : read_single_u64(v1, file, b, ret);
-        absent_note(a, bit, v1 < 0 ? r : 0);
+        if (asprintf(&p, "%s/%s", dir, file) < 0)
+                return -ENOMEM;
+        int r = read_single_u64(NULL, p, b, ret);
+        /* A missing file in a v1 hierarchy means a missing directory: the hierarchy does not hold
+         * this parent's children. */
+        absent_note(a, bit, r);
         return r;
 }
 
-static void read_cpu(int dfd, const stuck_cgroup_path *cg, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
-        uint64_t v;
-
-        if (stuck_read_at(dfd, "cpu.stat", STUCK_READ_ONE_RECORD, b) >= 0 &&
-            stuck_parse_cpu_stat(b->data, b->len, &v) >= 0) {
-                s->cpu_usage_usec = v;
-                s->cpu_known = true;
-                return;
-        }
-        /* Hybrid, and the v2 cpu.stat lacks usage_usec (kernels before 5.x): v1 cpuacct, in ns. */
-        if (read_v1_u64(cg->v1_cpuacct, "cpuacct.usage", ABSENT_V1_CPUACCT, a, b, &v) < 0)
-                return;
-        s->cpu_usage_usec = v / 1000;
-        s->cpu_known = s->cpu_from_v1 = true;
-}
-
-static void read_tasks(int dfd, const stuck_cgroup_path *cg, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
+static void read_tasks(const cg_files *f, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
         uint64_t v;
         int r = -ENOENT;
 
         if (!absent_skip(a, ABSENT_PIDS)) {
-                r = read_single_u64(dfd, "pids.current", b, &v);
+                r = read_single_u64(f, "pids.current", b, &v);
                 absent_note(a, ABSENT_PIDS, r);
         }
         if (r < 0)
-                r = read_v1_u64(cg->v1_pids, "pids.current", ABSENT_V1_PIDS, a, b, &v);
+                r = read_v1_u64(f->cg->v1_pids, "pids.current", ABSENT_V1_PIDS, a, b, &v);
         if (r < 0)
                 return;
         s->n_tasks = v;
         s->tasks_known = true;
 }
 
-int stuck_cgroup_read_buf(const stuck_cgroup_path *cg, stuck_buf *b, stuck_cgroup_sample *ret) {
+/* usage_usec of the v2 cpu.stat. Return: 0 (read or unknown), -ENOENT when the file is missing. */
+static int read_cpu_v2(const cg_files *f, stuck_buf *b, stuck_cgroup_sample *s) {
+        uint64_t v;
+        int r = files_read(f, "cpu.stat", STUCK_READ_ONE_RECORD, b);
+
+        if (r == -ENOENT || r == -ENOMEM)
+                return r;
+        if (r >= 0 && stuck_parse_cpu_stat(b->data, b->len, &v) >= 0) {
+                s->cpu_usage_usec = v;
+                s->cpu_known = true;
+        }
+        return 0;
+}
+
+/* The v2 cpu.stat lacks usage_usec (hybrid, kernels before 5.x): v1 cpuacct, in ns. */
+static void read_cpu_v1(const stuck_cgroup_path *cg, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
+        uint64_t v;
+
+        if (s->cpu_known || read_v1_u64(cg->v1_cpuacct, "cpuacct.usage", ABSENT_V1_CPUACCT, a, b, &v) < 0)
+                return;
+        s->cpu_usage_usec = v / 1000;
+        s->cpu_known = s->cpu_from_v1 = true;
+}
+
+static void read_pressure(const cg_files *f, absent_ctx *a, stuck_buf *b, stuck_cgroup_sample *s) {
         static const char *const pressure[_STUCK_PSI_MAX] = {
                 [STUCK_PSI_CPU] = "cpu.pressure",
                 [STUCK_PSI_MEMORY] = "memory.pressure",
                 [STUCK_PSI_IO] = "io.pressure",
         };
-        absent_ctx a = { .known = cg->absent };
-        stuck_cgroup_sample s = {};
         uint64_t v;
         int r;
 
-        _cleanup_close_ int dfd = open(cg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-
-        read_cpu(dfd, cg, &a, b, &s);
-        if (!absent_skip(&a, ABSENT_IO_STAT)) {
-                r = stuck_read_at(dfd, "io.stat", STUCK_READ_ONE_RECORD, b);
-                absent_note(&a, ABSENT_IO_STAT, r);
+        if (!absent_skip(a, ABSENT_IO_STAT)) {
+                r = files_read(f, "io.stat", STUCK_READ_ONE_RECORD, b);
+                absent_note(a, ABSENT_IO_STAT, r);
                 if (r >= 0 && stuck_parse_io_stat(b->data, b->len, &v) >= 0) {
-                        s.io_bytes = v;
-                        s.io_known = true;
+                        s->io_bytes = v;
+                        s->io_known = true;
                 }
         }
         for (size_t i = 0; i < _STUCK_PSI_MAX; i++) {
                 unsigned bit = ABSENT_PSI_FIRST << i;
                 stuck_psi psi;
 
-                if (absent_skip(&a, bit))
+                if (absent_skip(a, bit))
                         continue;
-                r = stuck_read_at(dfd, pressure[i], STUCK_READ_ONE_RECORD, b);
-                absent_note(&a, bit, r);
+                r = files_read(f, pressure[i], STUCK_READ_ONE_RECORD, b);
+                absent_note(a, bit, r);
                 if (r >= 0 && stuck_parse_pressure(b->data, b->len, &psi) >= 0)
-                        s.psi[i] = psi;
+                        s->psi[i] = psi;
         }
-        read_tasks(dfd, cg, &a, b, &s);
-        absent_commit(cg, &a, dfd);
+}
+
+int stuck_cgroup_read_counters(const stuck_cgroup_path *cg, const stuck_cgroup_sample *before, stuck_buf *b,
+                               stuck_cgroup_sample *ret) {
+        absent_ctx a = { .known = cg->absent };
+        cg_files f = { .cg = cg, .dfd = -EBADF };
+        stuck_cgroup_sample s = {};
+        bool progressed;
+        int r;
+
+        /* cpu.stat by its path first: a cgroup v2 directory always holds it, so it being missing
+         * means the cgroup is gone or this is no cgroup v2 tree; the directory, opened then, tells. */
+        if (cg->rel) {
+                r = read_cpu_v2(&f, b, &s);
+                if (r == -ENOMEM)
+                        return r;
+        } else
+                r = -ENOENT;
+        progressed = r >= 0 && s.cpu_known && before && !before->cpu_from_v1 && before->cpu_known &&
+                     s.cpu_usage_usec > before->cpu_usage_usec;
+
+        if (!progressed) {
+                /* The directory from here on: a read of many files, and the -ENOENT of a unit that stopped. */
+                f.dfd = open(cg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (f.dfd < 0)
+                        return -errno;
+                if (r < 0) {
+                        r = read_cpu_v2(&f, b, &s);
+                        if (r == -ENOMEM) {
+                                close(f.dfd);
+                                return r;
+                        }
+                }
+                read_cpu_v1(cg, &a, b, &s);
+                read_pressure(&f, &a, b, &s);
+        } else
+                s.pressure_skipped = true;
+        read_tasks(&f, &a, b, &s);
+        absent_commit(cg, &a, &f);
+        if (f.dfd >= 0)
+                close(f.dfd);
 
         *ret = s;
         return 0;
+}
+
+int stuck_cgroup_read_buf(const stuck_cgroup_path *cg, stuck_buf *b, stuck_cgroup_sample *ret) {
+        return stuck_cgroup_read_counters(cg, NULL, b, ret);
 }
 
 int stuck_cgroup_read(const stuck_cgroup_path *cg, stuck_cgroup_sample *ret) {

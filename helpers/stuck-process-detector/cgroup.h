@@ -12,6 +12,21 @@
 int stuck_cgroup_read_buf(const stuck_cgroup_path *cg, stuck_buf *b, stuck_cgroup_sample *ret);
 
 /**
+ * stuck_cgroup_read_counters() - stuck_cgroup_read_buf(), or less when cpu usage alone clears the unit.
+ * @before: the counters of the unit's previous sample, or NULL (then everything is read).
+ *
+ * cpu.stat comes first, opened by its path under the root's v2 fd when @cg has one (no stat, no open of
+ * the unit's directory). When its usage_usec grew since @before (both from v2), the unit made progress:
+ * io.stat and the *.pressure files are not read (io_known and every psi[].known stay false, and
+ * pressure_skipped says why), only pids.current is, whose growth is a reason to look closer. Otherwise
+ * the directory is opened and everything read, as stuck_cgroup_read() does.
+ *
+ * Return: as stuck_cgroup_read().
+ */
+int stuck_cgroup_read_counters(const stuck_cgroup_path *cg, const stuck_cgroup_sample *before, stuck_buf *b,
+                               stuck_cgroup_sample *ret);
+
+/**
  * stuck_cgroup_list_pids() - every pid in cgroup.procs of @dir and its sub-cgroups.
  * @dir: a v2 cgroup directory.
  * @b: scratch buffer.

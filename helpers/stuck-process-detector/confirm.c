@@ -252,7 +252,8 @@ stuck_verdict stuck_confirm_stuck(stuck_track *t, const stuck_observation *o, ui
         if (o->progress != STUCK_PROGRESS_UNKNOWN)
                 follow(&t->flat_since, flat, o->prev_usec ?: o->now_usec);
         follow(&t->stale_since, stale, o->now_usec);
-        follow(&t->stall_since, stall, o->now_usec);
+        if (!o->psi_skipped)
+                follow(&t->stall_since, stall, o->now_usec);
 
         if (o->progress == STUCK_PROGRESS_UNKNOWN && t->stuck.incident[0] && (stale || stall)) {
                 reason = "progress cannot be measured in this sample";

@@ -57,6 +57,8 @@ typedef struct stuck_observation {
         stuck_progress progress; /* cpu or io progress between the two */
         int heartbeat_stale;     /* 1 stale, 0 fresh, -1 unknown or not configured */
         int psi_stall;           /* 1 stalled, 0 not, -1 unavailable */
+        bool psi_skipped;        /* PSI was not read (the unit progressed, see pressure_skipped): the
+                                  * stall signal keeps what it had, as unknown progress does */
 } stuck_observation;
 
 typedef enum stuck_verdict {

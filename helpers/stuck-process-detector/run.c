@@ -295,8 +295,9 @@ static int class_zombies(detector *d, unit_scan *u) {
         return report(d, u, c, &before, &u->rec.track.zombies, v, "its zombies were reaped", facts, what);
 }
 
-/* The control group the last run had from systemd, while the unit still runs the same invocation and
- * the directory is there: a unit's slice cannot change while it runs, and a restart is a new invocation.
+/* The control group the last run had from systemd, while the unit still runs the same invocation: a
+ * unit's slice cannot change while it runs, and a restart is a new invocation. The directory is not
+ * checked here: the read that follows finds it gone (sample() then asks systemd).
  * Return: >0 located, 0 ask systemd, <0 error. */
 static int locate_remembered(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
         int r;
@@ -304,7 +305,7 @@ static int locate_remembered(detector *d, unit_scan *u, stuck_cgroup_path *ret) 
         if (!u->invocation_id || !u->rec.invocation_id || !u->rec.control_group ||
             strcmp(u->invocation_id, u->rec.invocation_id) != 0)
                 return 0;
-        r = stuck_cgroup_locate_in(d->root, u->rec.control_group, ret);
+        r = stuck_cgroup_name_in(d->root, u->rec.control_group, ret);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -313,8 +314,24 @@ static int locate_remembered(detector *d, unit_scan *u, stuck_cgroup_path *ret) 
         return u->control_group ? 1 : -ENOMEM;
 }
 
-/* Where @u's cgroup lives. Return: >0 located, 0 the unit runs nothing, <0 error. */
-static int locate(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
+/* Where systemd says @u's cgroup lives. Return: >0 located, 0 the unit runs nothing, <0 error. */
+static int locate_by_bus(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
+        int r;
+
+        free(u->control_group);
+        u->control_group = NULL;
+        r = stuck_unit_control_group(d->bus, u->path, &u->control_group);
+        if (r < 0)
+                return r;
+        if (!u->control_group[0])
+                return 0;
+        r = stuck_cgroup_name_in(d->root, u->control_group, ret);
+        return r < 0 ? r : 1;
+}
+
+/* Where @u's cgroup lives. Return: >0 located (*ret_remembered: from the last run), 0 the unit runs
+ * nothing, <0 error. */
+static int locate(detector *d, unit_scan *u, stuck_cgroup_path *ret, bool *ret_remembered) {
         int r;
 
         if (!d->root)
@@ -324,17 +341,10 @@ static int locate(detector *d, unit_scan *u, stuck_cgroup_path *ret) {
         if (stuck_unit_invocation_id_at(d->units_run_fd, u->unit, &u->invocation_id) < 0)
                 u->invocation_id = NULL;
         r = locate_remembered(d, u, ret);
+        *ret_remembered = r > 0;
         if (r != 0)
                 return r;
-        r = stuck_unit_control_group(d->bus, u->path, &u->control_group);
-        if (r < 0)
-                return r;
-        if (!u->control_group[0])
-                return 0;
-        r = stuck_cgroup_locate_in(d->root, u->control_group, ret);
-        if (r == -ENOENT)
-                return 0;
-        return r < 0 ? r : 1;
+        return locate_by_bus(d, u, ret);
 }
 
 /* This run's sample of @u, against the last one. Return: >0 sampled, 0 the unit runs nothing (its record
@@ -343,6 +353,7 @@ static int sample(detector *d, unit_scan *u) {
         _cleanup_(stuck_cgroup_path_done) stuck_cgroup_path cg = {};
         const stuck_unit_sample *prev;
         unsigned flags = 0;
+        bool remembered;
         int r;
 
         r = stuck_store_get(d->store, u->unit, &u->rec);
@@ -352,7 +363,7 @@ static int sample(detector *d, unit_scan *u) {
                 u->rec = (stuck_record) {}; /* none, or unusable: this sample is the new baseline */
         prev = u->rec.have_sample ? &u->rec.sample : NULL;
 
-        r = locate(d, u, &cg);
+        r = locate(d, u, &cg, &remembered);
         if (r <= 0)
                 return r;
 
@@ -363,6 +374,14 @@ static int sample(detector *d, unit_scan *u) {
         if (u->rec.track.zombies.incident[0] || (prev && !prev->cgroup.tasks_known))
                 flags |= STUCK_SCAN_ZOMBIES;
         r = stuck_scan_unit(&cg, prev, flags, &u->now);
+        if (r == -ENOENT && remembered) {
+                /* The remembered directory is gone although the invocation is the same: systemd knows. */
+                stuck_cgroup_path_done(&cg);
+                r = locate_by_bus(d, u, &cg);
+                if (r <= 0)
+                        return r;
+                r = stuck_scan_unit(&cg, prev, flags, &u->now);
+        }
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -387,6 +406,7 @@ static void observe(detector *d, unit_scan *u) {
                 .progress = stuck_progress_between(prev, &u->now),
                 .heartbeat_stale = stuck_heartbeat_stale(&u->hb, d->cfg.heartbeat_stale_s),
                 .psi_stall = stuck_psi_stalled(&u->now.cgroup, d->cfg.psi_stall_percent, NULL),
+                .psi_skipped = u->now.cgroup.pressure_skipped,
         };
 }
 

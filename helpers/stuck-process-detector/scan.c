@@ -213,10 +213,11 @@ int stuck_scan_unit(const stuck_cgroup_path *cg, const stuck_unit_sample *previo
         _cleanup_(stuck_buf_done) stuck_buf b = {};
         int r;
 
-        if (!cg || !cg->dir)
+        if (!cg || !cg->dir || (cg->rel && cg->root_fd < 0))
                 return -EINVAL;
         s.monotonic_usec = stuck_now_usec();
-        r = stuck_cgroup_read_buf(cg, &b, &s.cgroup);
+        r = stuck_cgroup_read_counters(cg, previous && !(flags & STUCK_SCAN_FULL) ? &previous->cgroup : NULL, &b,
+                                       &s.cgroup);
         if (r < 0)
                 return r;
 

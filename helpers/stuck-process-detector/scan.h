@@ -30,6 +30,9 @@ typedef struct stuck_cgroup_absent stuck_cgroup_absent;
 
 typedef struct stuck_cgroup_path {
         char *dir;           /* the unit's v2 directory: cpu.stat, io.stat, *.pressure, cgroup.procs */
+        char *rel;           /* located in a root: @dir under @root_fd, "" or ending in '/', so that a file
+                              * opens by one openat() of rel + name; NULL otherwise (then @dir is opened) */
+        int root_fd;         /* the root's v2 directory (owned by the root), valid when @rel is set */
         char *v1_cpuacct;    /* hybrid only: <cg>/cpu,cpuacct/<path> (or cpuacct/), else NULL */
         char *v1_pids;       /* hybrid only: <cg>/pids/<path>, else NULL */
         stuck_layout layout;
@@ -75,6 +78,10 @@ static inline void stuck_cgroup_root_freep(stuck_cgroup_root **r) {
  * the path must not outlive @root. Return: as stuck_cgroup_locate(). */
 int stuck_cgroup_locate_in(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret);
 
+/* stuck_cgroup_locate_in() without checking that the directory exists (one stat less per unit): a read
+ * of a cgroup that is not there returns -ENOENT instead. Return: 0, -EINVAL, -ENOMEM. */
+int stuck_cgroup_name_in(stuck_cgroup_root *root, const char *control_group, stuck_cgroup_path *ret);
+
 /* ---- cgroup counters ---------------------------------------------------------------------------- */
 
 typedef enum stuck_psi_resource {
@@ -105,6 +112,11 @@ typedef struct stuck_cgroup_sample {
 
         bool tasks_known;
         uint64_t n_tasks; /* pids.current: every task, threads and zombies included, whole subtree */
+
+        /* io.stat and the *.pressure files were not read because cpu usage grew since the previous
+         * sample (see stuck_scan_unit()): io and PSI unknown for that reason, not for want of a file.
+         * Not persisted. */
+        bool pressure_skipped;
 } stuck_cgroup_sample;
 
 /**
@@ -219,7 +231,9 @@ enum {
  * @ret: written on success; release with stuck_unit_sample_done().
  *
  * The rule, so that a healthy unit costs its cgroup counters only: with no @previous, counters only
- * (nothing to compare, and no decision rests on one sample). Otherwise descend when cpu usage did not
+ * (nothing to compare, and no decision rests on one sample). When cpu usage grew since @previous (and
+ * the scan is not forced), the unit is progressing and only cpu.stat and pids.current are read: io and
+ * PSI matter only for a unit without progress (see stuck_cgroup_read_counters()). Otherwise descend when cpu usage did not
  * grow and io bytes did not grow (unknown io counts as no growth), when cpu usage is unknown, when
  * pids.current grew, or when forced. A D-state task or zombies in a unit whose other tasks make
  * progress are therefore only seen by a forced scan, or once the task count grows.

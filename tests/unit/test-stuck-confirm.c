@@ -142,6 +142,26 @@ static void test_stuck_psi(void) {
         ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_CONFIRMED);
 }
 
+/* A sample that skipped PSI (the unit progressed) neither starts nor ends a stall: it dates from when it
+ * was seen, as before the skip; one that could not read PSI ends it. */
+static void test_stuck_psi_skipped(void) {
+        _cleanup_(stuck_track_done) stuck_track t = {};
+        stuck_unit_sample s1 = cg(100, 5, 0), s2 = cg(110, 9, 0), s3 = cg(120, 9, 0), s4 = cg(130, 9, 0);
+        stuck_observation o;
+
+        o = obs(&s1, &s2, -1, 1); /* progressing, yet PSI read and stalled */
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_NONE);
+        ASSERT_EQ(t.stall_since, 110 * S);
+        o = obs(&s2, &s3, -1, -1);
+        o.progress = STUCK_PROGRESS_YES;
+        o.psi_skipped = true;
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_NONE);
+        ASSERT_EQ(t.stall_since, 110 * S);
+        o = obs(&s3, &s4, -1, -1); /* read and unavailable: no stall known any more */
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_NONE);
+        ASSERT_EQ(t.stall_since, 0);
+}
+
 /* A stale sample that recovers before the dwell ends: dismissed, with the reason. */
 static void test_stuck_dismissed(void) {
         _cleanup_(stuck_track_done) stuck_track t = {};
@@ -313,6 +333,7 @@ int main(void) {
         test_stuck_confirmed_at_once();
         test_stuck_single_signals();
         test_stuck_psi();
+        test_stuck_psi_skipped();
         test_stuck_dismissed();
         test_d_state();
         test_zombies();

@@ -255,6 +255,59 @@ static void test_cgroup_root(void) {
         stuck_cgroup_path_done(&late);
 }
 
+/* A unit whose cpu usage grew since its last sample is progressing: its scan reads cpu.stat by its path
+ * under the root (its directory never opened) and pids.current, and leaves io and PSI unknown, with the
+ * reason. Flat, forced, or with no sample before: everything, as stuck_cgroup_read() does. */
+static void test_progress_reads_less(void) {
+        _cleanup_(stuck_cgroup_root_freep) stuck_cgroup_root *r = NULL;
+        _cleanup_(stuck_unit_sample_done) stuck_unit_sample first = {}, moved = {}, flat = {}, forced = {};
+        _cleanup_(stuck_cgroup_path_done) stuck_cgroup_path p = {}, gone = {};
+        stuck_unit_sample ignored = {};
+
+        fresh_root();
+        put("cg/unified/cgroup.controllers", "\n");
+        put("cg/unified/system.slice/q.service/cpu.stat", "usage_usec 100\n");
+        put("cg/unified/system.slice/q.service/cgroup.procs", "%s", "");
+        put("cg/unified/system.slice/q.service/io.stat", "8:0 rbytes=1 wbytes=2 rios=1 wios=1\n");
+        put("cg/unified/system.slice/q.service/cpu.pressure", "some avg10=0.00 avg60=50.00 avg300=0.00 total=9\n");
+        put("cg/unified/system.slice/q.service/pids.current", "3\n");
+        ASSERT_OK(stuck_cgroup_root_new(&r));
+        ASSERT_OK(stuck_cgroup_name_in(r, "/system.slice/q.service", &p));
+        ASSERT_STREQ(p.rel, "system.slice/q.service/");
+        ASSERT_TRUE(p.root_fd >= 0);
+
+        ASSERT_OK(stuck_scan_unit(&p, NULL, 0, &first));
+        ASSERT_TRUE(first.cgroup.io_known && first.cgroup.psi[STUCK_PSI_CPU].known && first.cgroup.tasks_known);
+        ASSERT_TRUE(!first.cgroup.pressure_skipped);
+
+        put("cg/unified/system.slice/q.service/cpu.stat", "usage_usec 150\n");
+        put("cg/unified/system.slice/q.service/pids.current", "4\n");
+        ASSERT_OK(stuck_scan_unit(&p, &first, 0, &moved));
+        ASSERT_TRUE(moved.cgroup.cpu_known && moved.cgroup.cpu_usage_usec == 150);
+        ASSERT_TRUE(moved.cgroup.pressure_skipped);
+        ASSERT_TRUE(!moved.cgroup.io_known && moved.cgroup.io_bytes == 0);
+        for (size_t i = 0; i < _STUCK_PSI_MAX; i++)
+                ASSERT_TRUE(!moved.cgroup.psi[i].known);
+        /* pids.current is still read: more tasks is a reason to descend, progress or not. */
+        ASSERT_TRUE(moved.cgroup.tasks_known && moved.cgroup.n_tasks == 4);
+        ASSERT_TRUE(moved.descended & STUCK_DESCEND_TASKS);
+
+        /* No progress since: the whole read. */
+        ASSERT_OK(stuck_scan_unit(&p, &moved, 0, &flat));
+        ASSERT_TRUE(!flat.cgroup.pressure_skipped && flat.cgroup.io_known && flat.cgroup.io_bytes == 3);
+        ASSERT_TRUE(flat.cgroup.psi[STUCK_PSI_CPU].known && flat.cgroup.psi[STUCK_PSI_CPU].some_avg60 == 5000);
+
+        /* Forced: the whole read too, though cpu moved. */
+        put("cg/unified/system.slice/q.service/cpu.stat", "usage_usec 900\n");
+        ASSERT_OK(stuck_scan_unit(&p, &flat, STUCK_SCAN_FULL | STUCK_SCAN_NO_STACK, &forced));
+        ASSERT_TRUE(!forced.cgroup.pressure_skipped && forced.cgroup.io_known && forced.descended);
+
+        /* A name whose directory is not there: the scan says the cgroup is gone. */
+        ASSERT_OK(stuck_cgroup_name_in(r, "/system.slice/gone.service", &gone));
+        ASSERT_EQ(stuck_scan_unit(&gone, &first, 0, &ignored), -ENOENT);
+        ASSERT_EQ(stuck_scan_unit(&gone, NULL, 0, &ignored), -ENOENT);
+}
+
 /* A v2 unit "w.service" whose cgroup.procs lists @procs. */
 static void unit_v2(const char *procs, uint64_t usage, const char *pids_current) {
         put("cg/cgroup.controllers", "cpu io memory pids\n");
@@ -511,6 +564,7 @@ int main(void) {
         test_counters_v2();
         test_counters_hybrid();
         test_cgroup_root();
+        test_progress_reads_less();
         test_descent_rule();
         test_procs();
         test_d_state();
