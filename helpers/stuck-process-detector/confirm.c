@@ -31,6 +31,11 @@ void stuck_episode_reset(stuck_episode *e) {
         *e = (stuck_episode) {};
 }
 
+bool stuck_track_is_empty(const stuck_track *t) {
+        return t->flat_since == 0 && t->stale_since == 0 && t->stall_since == 0 && !t->stuck.incident[0] &&
+               t->n_d_tasks == 0 && !t->d_state.incident[0] && !t->zombies.incident[0];
+}
+
 bool stuck_track_wants_procs(const stuck_track *t) {
         return t->n_d_tasks > 0 || t->d_state.incident[0] || t->zombies.incident[0];
 }

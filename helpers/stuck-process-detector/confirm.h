@@ -47,6 +47,10 @@ void stuck_track_done(stuck_track *t);
 int stuck_track_to_json(const stuck_track *t, json_t **ret);
 int stuck_track_from_json(const json_t *j, stuck_track *ret);
 
+/* True when the track remembers nothing (no signal seen, no episode, no task in D): what a unit that
+ * makes progress has, and what the store leaves out. */
+bool stuck_track_is_empty(const stuck_track *t);
+
 /* True when a class needs the unit's processes read at its next sample (its evidence lives there). */
 bool stuck_track_wants_procs(const stuck_track *t);
 

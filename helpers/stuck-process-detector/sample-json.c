@@ -109,6 +109,32 @@ int stuck_unit_sample_to_json(const stuck_unit_sample *s, json_t **ret) {
         return 0;
 }
 
+/* The compact form: [monotonic_usec, cpu_usage_usec, cpu_from_v1, io_bytes, tasks]. */
+#define COMPACT_FIELDS 5
+
+bool stuck_unit_sample_is_compact(const stuck_unit_sample *s) {
+        if (s->descended)
+                return false;
+        for (size_t i = 0; i < _STUCK_PSI_MAX; i++)
+                if (s->cgroup.psi[i].known)
+                        return false;
+        return true;
+}
+
+int stuck_unit_sample_to_compact(const stuck_unit_sample *s, json_t **ret) {
+        const stuck_cgroup_sample *c = &s->cgroup;
+        json_t *a;
+
+        if (!stuck_unit_sample_is_compact(s))
+                return -EINVAL;
+        a = json_pack("[o,o,b,o,o]", u64_or_null(true, s->monotonic_usec), u64_or_null(c->cpu_known, c->cpu_usage_usec),
+                      c->cpu_from_v1, u64_or_null(c->io_known, c->io_bytes), u64_or_null(c->tasks_known, c->n_tasks));
+        if (!a)
+                return -ENOMEM;
+        *ret = a;
+        return 0;
+}
+
 /* ---- reading ---- */
 
 /* A non-negative integer no larger than @max, or null (then *known is false). */
@@ -255,6 +281,37 @@ static int procs_from_json(const json_t *o, stuck_unit_sample *s) {
                 s->n_procs++;
         }
         return stuck_unit_sample_summarise(s);
+}
+
+/* Item @i of a compact array: a non-negative integer, or null when @known may be false. */
+static int compact_u64(const json_t *a, size_t i, bool *known, uint64_t *ret) {
+        const json_t *v = json_array_get(a, i);
+
+        if (known && json_is_null(v)) {
+                *known = false;
+                *ret = 0;
+                return 0;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return -EBADMSG;
+        if (known)
+                *known = true;
+        *ret = (uint64_t) json_integer_value(v);
+        return 0;
+}
+
+int stuck_unit_sample_from_compact(const json_t *j, stuck_unit_sample *ret) {
+        stuck_unit_sample s = {};
+        stuck_cgroup_sample *c = &s.cgroup;
+        const json_t *v1 = json_array_get(j, 2);
+
+        if (!json_is_array(j) || json_array_size(j) != COMPACT_FIELDS || !json_is_boolean(v1) ||
+            compact_u64(j, 0, NULL, &s.monotonic_usec) < 0 || compact_u64(j, 1, &c->cpu_known, &c->cpu_usage_usec) < 0 ||
+            compact_u64(j, 3, &c->io_known, &c->io_bytes) < 0 || compact_u64(j, 4, &c->tasks_known, &c->n_tasks) < 0)
+                return -EBADMSG;
+        c->cpu_from_v1 = json_is_true(v1);
+        *ret = s;
+        return 0;
 }
 
 int stuck_unit_sample_from_json(const json_t *j, stuck_unit_sample *ret) {

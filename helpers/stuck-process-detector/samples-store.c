@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The store as heal_state records: "scan"/"units" = {"units": {<unit>: {"track": {...}, "sample": <stuck
- * sample JSON> | null, "sample_record": <its monotonic_usec>, "control_group", "invocation_id"}}}, and
- * "samples"/<unit> = {"sample": <stuck sample JSON>} for the samples that hold processes. */
+/* The store as heal_state records: "scan"/"units" = {"units": {<unit>: <entry>}}, where an entry is
+ * [control_group, invocation_id, sample, track] (the track left out when empty) and the sample is null
+ * (none), the compact form of a counters-only sample, a full sample object, or the monotonic_usec of the
+ * sample kept in its own record "samples"/<unit> = {"sample": <stuck sample JSON>} (the samples that hold
+ * processes). Entries of the version before, {"track", "sample", "sample_record", "control_group",
+ * "invocation_id"} objects, are still read. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,37 +120,91 @@ static int load_own_sample(stuck_store *s, const char *unit, const json_t *at, s
         return 0;
 }
 
+/* The entry form of the version before: an object. */
+static int get_object(stuck_store *s, const char *unit, const json_t *e, stuck_record *rec) {
+        const json_t *sample = json_object_get(e, "sample"), *track = json_object_get(e, "track"),
+                     *at = json_object_get(e, "sample_record");
+        int r;
+
+        if (!track)
+                return -EBADMSG;
+        if (at) {
+                r = load_own_sample(s, unit, at, &rec->sample);
+                if (r < 0)
+                        return r;
+                rec->have_sample = true;
+        } else if (sample && !json_is_null(sample)) {
+                r = stuck_unit_sample_from_json(sample, &rec->sample);
+                if (r < 0)
+                        return r;
+                rec->have_sample = true;
+        }
+        r = stuck_track_from_json(track, &rec->track);
+        if (r < 0)
+                return r;
+        r = get_str(e, "control_group", &rec->control_group);
+        if (r >= 0)
+                r = get_str(e, "invocation_id", &rec->invocation_id);
+        return r;
+}
+
+/* An optional string item: null is NULL. */
+static int get_item_str(const json_t *a, size_t i, char **ret) {
+        const json_t *v = json_array_get(a, i);
+
+        if (json_is_null(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                return -EBADMSG;
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* [control_group, invocation_id, sample, track?] */
+static int get_array(stuck_store *s, const char *unit, const json_t *e, stuck_record *rec) {
+        size_t n = json_array_size(e);
+        const json_t *sample = json_array_get(e, 2);
+        int r;
+
+        if (n != 3 && n != 4)
+                return -EBADMSG;
+        if (json_is_integer(sample))
+                r = load_own_sample(s, unit, sample, &rec->sample);
+        else if (json_is_array(sample))
+                r = stuck_unit_sample_from_compact(sample, &rec->sample);
+        else if (json_is_object(sample))
+                r = stuck_unit_sample_from_json(sample, &rec->sample);
+        else
+                r = json_is_null(sample) ? 0 : -EBADMSG;
+        if (r < 0)
+                return r;
+        rec->have_sample = !json_is_null(sample);
+        if (n == 4) {
+                r = stuck_track_from_json(json_array_get(e, 3), &rec->track);
+                if (r < 0)
+                        return r;
+        }
+        r = get_item_str(e, 0, &rec->control_group);
+        if (r >= 0)
+                r = get_item_str(e, 1, &rec->invocation_id);
+        return r;
+}
+
 int stuck_store_get(stuck_store *s, const char *unit, stuck_record *ret) {
         _cleanup_(stuck_record_done) stuck_record rec = {};
-        const json_t *e = json_object_get(s->units, unit), *sample, *track, *at;
+        const json_t *e = json_object_get(s->units, unit);
         int r;
 
         if (!e)
                 return -ENOENT;
-        if (!json_is_object(e))
-                return -EBADMSG;
-        sample = json_object_get(e, "sample");
-        track = json_object_get(e, "track");
-        at = json_object_get(e, "sample_record");
-        if (!track)
-                return -EBADMSG;
-        if (at) {
-                r = load_own_sample(s, unit, at, &rec.sample);
-                if (r < 0)
-                        return r;
-                rec.have_sample = true;
-        } else if (sample && !json_is_null(sample)) {
-                r = stuck_unit_sample_from_json(sample, &rec.sample);
-                if (r < 0)
-                        return r;
-                rec.have_sample = true;
-        }
-        r = stuck_track_from_json(track, &rec.track);
-        if (r < 0)
-                return r;
-        r = get_str(e, "control_group", &rec.control_group);
-        if (r >= 0)
-                r = get_str(e, "invocation_id", &rec.invocation_id);
+        if (json_is_array(e))
+                r = get_array(s, unit, e, &rec);
+        else if (json_is_object(e))
+                r = get_object(s, unit, e, &rec);
+        else
+                r = -EBADMSG;
         if (r < 0)
                 return r;
         *ret = rec;
@@ -156,11 +213,43 @@ int stuck_store_get(stuck_store *s, const char *unit, stuck_record *ret) {
 }
 
 static bool has_own_sample(stuck_store *s, const char *unit) {
-        return json_object_get(json_object_get(s->units, unit), "sample_record") != NULL;
+        const json_t *e = json_object_get(s->units, unit);
+
+        if (json_is_array(e))
+                return json_is_integer(json_array_get(e, 2));
+        return json_object_get(e, "sample_record") != NULL;
 }
 
 static json_t *str_or_null(const char *s) {
         return s ? json_string(s) : json_null();
+}
+
+/* The entry's sample item (see the top of this file); a descended one is written to its own record. */
+static int put_sample(stuck_store *s, const char *unit, const stuck_unit_sample *sample, json_t **ret) {
+        _cleanup_json_ json_t *js = NULL, *data = NULL;
+        int r;
+
+        if (!sample) {
+                *ret = json_null();
+                return 0;
+        }
+        if (stuck_unit_sample_is_compact(sample))
+                return stuck_unit_sample_to_compact(sample, ret);
+        r = stuck_unit_sample_to_json(sample, &js);
+        if (r < 0)
+                return r;
+        if (!sample->descended) {
+                *ret = TAKE_PTR(js);
+                return 0;
+        }
+        data = json_pack("{s:O}", "sample", js);
+        if (!data)
+                return -ENOMEM;
+        r = heal_state_write_flags(s->state, STUCK_STORE_SAMPLES_NS, unit, data, HEAL_STATE_WRITE_NOSYNC);
+        if (r < 0)
+                return r;
+        *ret = json_integer((json_int_t) sample->monotonic_usec);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int stuck_store_put(stuck_store *s, const char *unit, const stuck_unit_sample *sample, const stuck_track *track,
@@ -169,31 +258,23 @@ int stuck_store_put(stuck_store *s, const char *unit, const stuck_unit_sample *s
         bool own = sample && sample->descended;
         int r;
 
-        if (sample) {
-                r = stuck_unit_sample_to_json(sample, &js);
-                if (r < 0)
-                        return r;
-        }
-        r = stuck_track_to_json(track, &jt);
+        r = put_sample(s, unit, sample, &js);
         if (r < 0)
                 return r;
-        e = json_pack("{s:O,s:o,s:o,s:o}", "track", jt, "sample", own ? json_null() : json_incref(js ?: json_null()),
-                      "control_group", str_or_null(control_group), "invocation_id", str_or_null(invocation_id));
-        if (!e)
-                return -ENOMEM;
-
-        if (own) {
-                _cleanup_json_ json_t *data = json_pack("{s:O}", "sample", js);
-
-                if (!data || json_object_set_new(e, "sample_record", json_integer((json_int_t) sample->monotonic_usec)) < 0)
-                        return -ENOMEM;
-                r = heal_state_write_flags(s->state, STUCK_STORE_SAMPLES_NS, unit, data, HEAL_STATE_WRITE_NOSYNC);
-                if (r < 0)
-                        return r;
-        } else if (has_own_sample(s, unit)) {
+        if (!own && has_own_sample(s, unit)) {
                 r = heal_state_remove_flags(s->state, STUCK_STORE_SAMPLES_NS, unit, HEAL_STATE_WRITE_NOSYNC);
                 if (r < 0)
                         return r;
+        }
+        e = json_pack("[o,o,O]", str_or_null(control_group), str_or_null(invocation_id), js);
+        if (!e)
+                return -ENOMEM;
+        if (!stuck_track_is_empty(track)) {
+                r = stuck_track_to_json(track, &jt);
+                if (r < 0)
+                        return r;
+                if (json_array_append(e, jt) < 0)
+                        return -ENOMEM;
         }
         return json_object_set(s->units, unit, e) < 0 ? -ENOMEM : 0;
 }

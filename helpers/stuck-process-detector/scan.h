@@ -276,6 +276,25 @@ int stuck_unit_sample_to_json(const stuck_unit_sample *s, json_t **ret);
  */
 int stuck_unit_sample_from_json(const json_t *j, stuck_unit_sample *ret);
 
+/* Whether @s is only cgroup counters (it did not descend, and no PSI is known): what
+ * stuck_unit_sample_to_compact() can write without losing anything. */
+bool stuck_unit_sample_is_compact(const stuck_unit_sample *s);
+
+/**
+ * stuck_unit_sample_to_compact() - the persisted form of a counters-only sample, for the common case of a
+ * progressing unit: [monotonic_usec, cpu_usage_usec, cpu_from_v1, io_bytes, tasks], unknown as null.
+ * @ret: a new JSON array, owned by the caller.
+ *
+ * A tenth of the size of stuck_unit_sample_to_json() (no keys, no PSI objects), so a store of many
+ * healthy units stays cheap to read and write.
+ * Return: 0; -EINVAL when @s is not stuck_unit_sample_is_compact(); -ENOMEM.
+ */
+int stuck_unit_sample_to_compact(const stuck_unit_sample *s, json_t **ret);
+
+/* Parse the compact form (any JSON value: bad input is -EBADMSG, never a crash). The sample holds no
+ * processes, so it needs no stuck_unit_sample_done(), though that is safe. Return: 0, -EBADMSG. */
+int stuck_unit_sample_from_compact(const json_t *j, stuck_unit_sample *ret);
+
 /* ---- comparing two samples ---------------------------------------------------------------------- */
 
 typedef enum stuck_progress {

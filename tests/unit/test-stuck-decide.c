@@ -302,6 +302,94 @@ static void test_store(void) {
         test_rm_rf(dir);
 }
 
+/* The forms of an entry: a progressing unit's is a few numbers (compact sample, no track), a sample with
+ * PSI keeps its full form, and an entry of the version before (an object) is still read. */
+static void test_store_forms(void) {
+        _cleanup_free_ char *dir = test_tmpdir(), *path = NULL, *text = NULL;
+        _cleanup_(stuck_store_freep) stuck_store *s = NULL;
+        _cleanup_(stuck_record_done) stuck_record a = {}, p = {}, old = {};
+        _cleanup_json_ json_t *data = NULL, *legacy = NULL, *units = NULL;
+        stuck_unit_sample progressing = {
+                .monotonic_usec = 1000,
+                .cgroup = { .cpu_known = true, .cpu_usage_usec = 42, .pressure_skipped = true },
+        };
+        stuck_unit_sample with_psi = {
+                .monotonic_usec = 2000,
+                .cgroup = { .cpu_known = true, .cpu_usage_usec = 43, .io_known = true, .io_bytes = 7,
+                            .psi[STUCK_PSI_IO] = { .known = true, .some_avg60 = 1234, .some_total_usec = 5 } },
+        };
+        stuck_track empty = {}, tracked = { .flat_since = 9 };
+        char *keep[] = { (char *) "a.service", (char *) "p.service", (char *) "old.service", NULL };
+        const json_t *e;
+
+        ASSERT_OK(setenv("HEAL_RUN_DIR", dir, 1));
+        ASSERT_TRUE(stuck_track_is_empty(&empty) && !stuck_track_is_empty(&tracked));
+        ASSERT_TRUE(stuck_unit_sample_is_compact(&progressing) && !stuck_unit_sample_is_compact(&with_psi));
+        ASSERT_OK(stuck_store_open(&s));
+        ASSERT_OK(stuck_store_put(s, "a.service", &progressing, &empty, "/system.slice/a.service",
+                                  "0123456789abcdef0123456789abcdef"));
+        ASSERT_OK(stuck_store_put(s, "p.service", &with_psi, &tracked, "/system.slice/p.service", NULL));
+        ASSERT_OK(stuck_store_commit(s, keep));
+
+        /* On disk: the entries as the format says. */
+        ASSERT_OK(heal_state_read(stuck_store_state(s), STUCK_STORE_NS, STUCK_STORE_KEY, &data));
+        units = json_incref(json_object_get(data, "units"));
+        e = json_object_get(units, "a.service");
+        ASSERT_TRUE(json_is_array(e) && json_array_size(e) == 3);
+        ASSERT_STREQ(json_string_value(json_array_get(e, 0)), "/system.slice/a.service");
+        ASSERT_TRUE(json_is_array(json_array_get(e, 2)) && json_array_size(json_array_get(e, 2)) == 5);
+        ASSERT_EQ(json_integer_value(json_array_get(json_array_get(e, 2), 1)), 42);
+        ASSERT_TRUE(json_is_null(json_array_get(json_array_get(e, 2), 3))); /* io unknown: null, not 0 */
+        e = json_object_get(units, "p.service");
+        ASSERT_TRUE(json_is_array(e) && json_array_size(e) == 4 && json_is_object(json_array_get(e, 2)));
+
+        /* An entry of the version before, written into the record as it was. */
+        legacy = json_pack("{s:{s:I,s:I,s:I,s:n,s:[],s:n,s:n},s:n,s:s,s:n}", "track", "flat_since", (json_int_t) 3,
+                           "stale_since", (json_int_t) 0, "stall_since", (json_int_t) 0, "stuck", "d_tasks", "d_state",
+                           "zombies", "sample", "control_group", "/old.slice/old.service", "invocation_id");
+        ASSERT_TRUE(legacy);
+        ASSERT_OK(json_object_set(units, "old.service", legacy));
+        ASSERT_OK(json_object_set(data, "units", units));
+        ASSERT_OK(heal_state_write(stuck_store_state(s), STUCK_STORE_NS, STUCK_STORE_KEY, data));
+        s = stuck_store_free(s);
+
+        ASSERT_OK(stuck_store_open(&s));
+        ASSERT_OK(stuck_store_get(s, "a.service", &a));
+        ASSERT_TRUE(a.have_sample && a.sample.monotonic_usec == 1000 && a.sample.cgroup.cpu_usage_usec == 42);
+        ASSERT_TRUE(a.sample.cgroup.cpu_known && !a.sample.cgroup.io_known && !a.sample.cgroup.tasks_known);
+        ASSERT_TRUE(stuck_track_is_empty(&a.track));
+        ASSERT_STREQ(a.invocation_id, "0123456789abcdef0123456789abcdef");
+        ASSERT_OK(stuck_store_get(s, "p.service", &p));
+        ASSERT_TRUE(p.sample.cgroup.psi[STUCK_PSI_IO].known && p.sample.cgroup.psi[STUCK_PSI_IO].some_avg60 == 1234);
+        ASSERT_TRUE(p.sample.cgroup.io_known && p.sample.cgroup.io_bytes == 7 && p.track.flat_since == 9);
+        ASSERT_TRUE(!p.invocation_id);
+        ASSERT_OK(stuck_store_get(s, "old.service", &old));
+        ASSERT_TRUE(!old.have_sample && old.track.flat_since == 3);
+        ASSERT_STREQ(old.control_group, "/old.slice/old.service");
+
+        /* Wrong shapes are refused, never half-read. */
+        static const char *const bad[] = {
+                "[]", "[null,null]", "[null,null,null,{},1]", "[1,null,null]", "[null,null,\"x\"]",
+                "[null,null,[1,2,false,null]]", "[null,null,[-1,2,false,null,null]]", "[null,null,[1,2,0,null,null]]",
+                "[null,null,[null,2,false,null,null]]", "[null,null,null,[]]", "\"x\"",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(stuck_record_done) stuck_record r = {};
+                _cleanup_json_ json_t *d = NULL, *b = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+                _cleanup_(stuck_store_freep) stuck_store *t = NULL;
+
+                ASSERT_TRUE(b);
+                ASSERT_OK(heal_state_read(stuck_store_state(s), STUCK_STORE_NS, STUCK_STORE_KEY, &d));
+                ASSERT_OK(json_object_set(json_object_get(d, "units"), "a.service", b));
+                ASSERT_OK(heal_state_write(stuck_store_state(s), STUCK_STORE_NS, STUCK_STORE_KEY, d));
+                ASSERT_OK(stuck_store_open(&t));
+                ASSERT_EQ(stuck_store_get(t, "a.service", &r), -EBADMSG);
+        }
+
+        unsetenv("HEAL_RUN_DIR");
+        test_rm_rf(dir);
+}
+
 /* The invocation id that tells the run whether a remembered control group still holds. */
 static void test_invocation_id(void) {
         _cleanup_free_ char *dir = test_tmpdir(), *a = NULL, *bad = NULL, *id = NULL;
@@ -336,6 +424,7 @@ int main(void) {
         test_decide();
         test_shipped_policy();
         test_store();
+        test_store_forms();
         test_invocation_id();
         return 0;
 }
