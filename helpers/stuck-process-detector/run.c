@@ -15,6 +15,7 @@
 #include "heal/escalate.h"
 #include "heal/guard.h"
 #include "heal/metrics.h"
+#include "heal/paths.h"
 #include "heal/state.h"
 #include "confirm.h"
 #include "decide.h"
@@ -45,7 +46,8 @@ void stuck_watchdog_ping(void) {
 /* What one run shares. */
 typedef struct detector {
         sd_bus *bus;
-        heal_state *state; /* the guard's (budgets, breakers, idempotency) */
+        heal_state *state; /* the guard's (budgets, breakers, idempotency), opened when first needed */
+        int state_error;   /* why it could not be: fails the run, as an unusable state dir always did */
         stuck_store *store; /* samples, tracks and cgroup paths, under /run */
         stuck_cgroup_root *root; /* the cgroup layout, detected once */
         int root_error;          /* why there is no root */
@@ -109,6 +111,16 @@ static heal_incident incident_of(detector *d, const heal_class_policy *c, const 
                 .policy_digest = d->policy ? d->policy->digest : NULL,
                 .facts = facts,
         };
+}
+
+/* The guard's state dir, opened on first use: a run in which nothing is confirmed never needs it (the
+ * metrics aside, see run()). */
+static int guard_state(detector *d) {
+        if (d->state)
+                return 0;
+        if (d->state_error == 0)
+                d->state_error = heal_state_open(NULL, &d->state);
+        return d->state_error;
 }
 
 static bool outcome_acted(heal_outcome o) {
@@ -194,6 +206,9 @@ static int report(detector *d, unit_scan *u, const heal_class_policy *c, const s
         if (v == STUCK_VERDICT_CONFIRMED)
                 (void) heal_audit(&inc, HEAL_EVENT_CONFIRMED, NULL, "%s is %s, confirmed over %u s.", u->unit, what,
                                   c->dwell_s);
+        r = guard_state(d);
+        if (r < 0)
+                return r;
         return guard(d, u, c, &in, id, facts);
 }
 
@@ -448,9 +463,6 @@ static int setup(detector *d) {
         r = heal_bus_open(&d->bus);
         if (r < 0)
                 return r;
-        r = heal_state_open(NULL, &d->state);
-        if (r < 0)
-                return r;
         r = stuck_store_open(&d->store);
         if (r < 0)
                 return r;
@@ -542,7 +554,12 @@ int run(stuck_run_stats *ret_stats) {
         r = stuck_store_commit(d.store, names);
         if (r < 0)
                 return r;
-        (void) heal_metrics_write(d.state, NULL);
+        /* The textfile is rendered from the state dir every run (so it follows changes made without
+         * a guard, like healctl's), wherever node-exporter has its dir. */
+        if ((d.state || access(heal_path_metrics_dir(), F_OK) >= 0) && guard_state(&d) >= 0)
+                (void) heal_metrics_write(d.state, NULL);
+        if (d.state_error < 0)
+                return d.state_error;
         (void) sd_notify(false, "STATUS=idle");
         *ret_stats = d.stats;
         return 0;
