@@ -335,6 +335,62 @@ scenario_state_full() {
         sb_exec umount /var/lib/heal || true
 }
 
+# The journal as a source: real archived journal files (journald's own, rotated in the sandbox) in a
+# journal directory on the pressured filesystem (HEAL_JOURNAL_DIR, as an operator's journal on /var
+# would be). The run vacuums them through journalctl, oldest first; the active journal is never touched
+# (here there is none: every file copied is archived), and the audit says what the vacuum freed.
+journal_files() { sb_sh 'cd "$1/journal" && find . -name "*.journal" | sort' "$MNT"; }
+scenario_journal() {
+        # A target that needs part of the journal, not all of it: oldest first shows.
+        local TARGET_PERCENT=12 mid before after freed n_after
+        reset
+        mid=$(sb_exec cat /etc/machine-id)
+        # Three archived files of journald's own making, each with some 600 KiB of messages.
+        for _ in 1 2 3; do
+                sb_sh 'for i in $(seq 2000); do echo "heal journal filler $i $(head -c 240 /dev/urandom | base64 -w0)"; done |
+                        systemd-cat -t heal-filler && journalctl --sync && journalctl --rotate' ||
+                        fail "journal: could not fill and rotate the journal"
+        done
+        sb_sh 'set -e
+                m=$1 mid=$2
+                find "$m" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +
+                mkdir -p "$m/journal/$mid"
+                for d in /var/log/journal/$mid /run/log/journal/$mid; do
+                        [ -d "$d" ] && find "$d" -name "system@*.journal" -exec cp --sparse=never {} "$m/journal/$mid/" \;
+                done
+                dd if=/dev/zero of="$m/filler" bs=1M status=none 2>/dev/null || true
+                dd if=/dev/zero of="$m/filler-tail" bs=4k status=none 2>/dev/null || true
+                truncate -s -4M "$m/filler"
+                sync' "$MNT" "$mid" || fail "journal: could not build the journal directory"
+        before=$(journal_files)
+        expect_ge "journal: archived files to vacuum" "$(echo "$before" | grep -c . || true)" 3
+        echo "    journal files: $(sb_sh 'du -k "$1/journal" | tail -n1' "$MNT"); free: $(avail_bytes) of target $(target_bytes)"
+        printf '[Service]\nEnvironment=HEAL_JOURNAL_DIR=%s/journal\n' "$MNT" |
+                sb_write "/etc/systemd/system/$UNIT.d/60-journal.conf"
+        sb_exec systemctl daemon-reload
+        policy live 0 '[{"name": "journal", "journal_vacuum": true, "keep_bytes": 0, "tier": "auto"}]'
+
+        run_reclaim "journal"
+        expect_eq "journal: verified records" "$(events disk-pressure verified HEAL_TARGET=$MNT)" 1
+        freed=$(field disk-pressure verified HEAL_FACTS | jq -r .result.journal_freed_bytes)
+        expect_ge "journal: bytes the vacuum freed" "${freed:-0}" 1
+        expect_eq "journal: no vacuum error" "$(field disk-pressure verified HEAL_FACTS | jq -r .result.journal_error)" null
+        after=$(journal_files)
+        expect_eq "journal: only archived journal files went, none appeared" "$(comm -13 <(echo "$before") <(echo "$after"))" ""
+        n_after=$(echo "$after" | grep -c . || true)
+        [ "$n_after" -lt "$(echo "$before" | grep -c .)" ] && [ "$n_after" -ge 1 ] &&
+                pass "journal: some archived files removed, not all ($(echo "$before" | grep -c .) -> $n_after)" ||
+                fail "journal: want some archived files removed and some kept, got $(echo "$before" | grep -c .) -> $n_after"
+        [ "$(avail_bytes)" -ge "$(target_bytes)" ] && pass "journal: target reached" || fail "journal: target not reached"
+        # Oldest first: what is left is the newest of before (names sort by the file's first seqnum).
+        if [ -n "$after" ]; then
+                expect_eq "journal: the oldest went first" "$after" \
+                        "$(echo "$before" | tail -n "$(echo "$after" | grep -c .)")"
+        fi
+        sb_exec rm -f "/etc/systemd/system/$UNIT.d/60-journal.conf"
+        sb_exec systemctl daemon-reload
+}
+
 # A hung walk: a FUSE filesystem whose daemon never answers is mounted inside the first source, so the
 # walk's statx() of it waits in the kernel. The helper stops pinging; systemd's watchdog aborts it and,
 # when the abort cannot wake it, kills it; the unit's OnFailure= escalates to a human; nothing is deleted.
@@ -396,7 +452,7 @@ command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null || {
         echo "SKIP: needs mkfs.ext4 and losetup"
         exit 77
 }
-all=(shadow_then_live leaked leaked_approved bad_policy state_full hung_walk)
+all=(shadow_then_live leaked leaked_approved bad_policy state_full journal hung_walk)
 [ "$#" -gt 0 ] && all=("$@")
 
 tmp=$(mktemp -d)
