@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,10 +144,13 @@ static const char *const bound_names[] = {
 
 #define BOUND_STATX_MASK (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_INO | STATX_MTIME | STATX_BLOCKS)
 
-static int bound_dir(int dfd, bound_kind kind, uint64_t *count) {
+/* @worker of @workers: at the top, only every @workers-th subdirectory (and,
+ * for worker 0, the root's own files); below it, everything. */
+static int bound_dir(int dfd, bound_kind kind, unsigned worker, unsigned workers, uint64_t *count) {
         DIR *d = fdopendir(dfd);
         struct dirent *de;
         struct statx stx;
+        unsigned nth = 0;
 
         if (!d) {
                 close(dfd);
@@ -154,12 +158,14 @@ static int bound_dir(int dfd, bound_kind kind, uint64_t *count) {
         }
         while ((de = readdir(d))) {
                 if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                        if (nth++ % workers != worker)
+                                continue;
                         int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub >= 0)
-                                bound_dir(sub, kind, count);
+                                bound_dir(sub, kind, 0, 1, count);
                         continue;
                 }
-                if (de->d_type != DT_REG)
+                if (de->d_type != DT_REG || worker != 0)
                         continue;
                 if (kind != BOUND_RULES_MIN &&
                     (statx(dirfd(d), de->d_name, AT_SYMLINK_NOFOLLOW, BOUND_STATX_MASK, &stx) < 0 ||
@@ -181,17 +187,46 @@ static int bound_dir(int dfd, bound_kind kind, uint64_t *count) {
         return 0;
 }
 
-static int run_bound(const char *root, bound_kind kind) {
-        uint64_t count = 0;
+/* The bound with @workers processes splitting the root's subdirectories, as a
+ * deleter using every core could at best; the time is until the last ends. */
+static int run_bound(const char *root, bound_kind kind, unsigned workers) {
+        uint64_t count = 0, part;
+        int pipes[2];
         double t0 = now_s();
+
+        if (workers == 0 || pipe(pipes) < 0)
+                return -EINVAL;
+        for (unsigned w = 1; w < workers; w++) {
+                pid_t pid = fork();
+                if (pid < 0)
+                        return -errno;
+                if (pid == 0) {
+                        int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        part = 0;
+                        if (fd < 0 || bound_dir(fd, kind, w, workers, &part) < 0 ||
+                            write(pipes[1], &part, sizeof(part)) != (ssize_t) sizeof(part))
+                                _exit(1);
+                        _exit(0);
+                }
+        }
+        close(pipes[1]);
         int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        int r = bound_dir(fd, kind, &count);
+        int r = bound_dir(fd, kind, 0, workers, &count);
         if (r < 0)
                 return r;
-        printf("%s files=%" PRIu64 " total_s=%.3f peak_rss_kib=%ld\n", bound_names[kind], count, now_s() - t0,
-               peak_rss_kib());
+        for (unsigned w = 1; w < workers; w++) {
+                int status;
+                if (read(pipes[0], &part, sizeof(part)) != (ssize_t) sizeof(part))
+                        return -EIO;
+                count += part;
+                if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        return -EIO;
+        }
+        close(pipes[0]);
+        printf("%s workers=%u files=%" PRIu64 " total_s=%.3f peak_rss_kib=%ld\n", bound_names[kind], workers,
+               count, now_s() - t0, peak_rss_kib());
         return 0;
 }
 
@@ -276,9 +311,9 @@ static void usage(void) {
                         "       bench-disk-reclaim mktree ROOT N PER_DIR SIZE\n"
                         "       bench-disk-reclaim heal ROOT MIN_AGE_S NEED_BYTES|all\n"
                         "       bench-disk-reclaim floor ROOT\n"
-                        "       bench-disk-reclaim rules ROOT      the safety rules' per-file syscalls, nothing else\n"
-                        "       bench-disk-reclaim rulesmin ROOT   the same without the statx() before open()\n"
-                        "       bench-disk-reclaim statwalk ROOT   one statx() of every file, nothing else\n");
+                        "       bench-disk-reclaim rules ROOT [WORKERS]     the safety rules' per-file syscalls, nothing else\n"
+                        "       bench-disk-reclaim rulesmin ROOT [WORKERS]  the same without the statx() before open()\n"
+                        "       bench-disk-reclaim statwalk ROOT [WORKERS]  one statx() of every file, nothing else\n");
 }
 
 int main(int argc, char **argv) {
@@ -295,12 +330,14 @@ int main(int argc, char **argv) {
                 r = run_heal(argv[2], a, b);
         else if (argc == 3 && strcmp(argv[1], "floor") == 0)
                 r = run_floor(argv[2]);
-        else if (argc == 3 && strcmp(argv[1], "rules") == 0)
-                r = run_bound(argv[2], BOUND_RULES);
-        else if (argc == 3 && strcmp(argv[1], "rulesmin") == 0)
-                r = run_bound(argv[2], BOUND_RULES_MIN);
-        else if (argc == 3 && strcmp(argv[1], "statwalk") == 0)
-                r = run_bound(argv[2], BOUND_STATWALK);
+        else if ((argc == 3 || (argc == 4 && parse_u64(argv[3], &a) == 0 && a >= 1 && a <= 64)) &&
+                 (strcmp(argv[1], "rules") == 0 || strcmp(argv[1], "rulesmin") == 0 ||
+                  strcmp(argv[1], "statwalk") == 0))
+                r = run_bound(argv[2],
+                              strcmp(argv[1], "rules") == 0      ? BOUND_RULES
+                              : strcmp(argv[1], "rulesmin") == 0 ? BOUND_RULES_MIN
+                                                                 : BOUND_STATWALK,
+                              argc == 4 ? (unsigned) a : 1);
         else {
                 usage();
                 return 2;

@@ -8,7 +8,9 @@
 # ask for (statx, open O_NOFOLLOW, flock, statx of the fd, unlinkat with the
 # lock held, close) and nothing else; "rulesmin" the same without the statx()
 # before open(), the least any deleter can do and keep the rules; "statwalk"
-# only statx()es every file, the least an oldest-first plan must do.
+# only statx()es every file, the least an oldest-first plan must do. The last
+# two run again with one process per CPU splitting the directories ("-par"):
+# what a deleter using every core could reach at best.
 #   BUILD_DIR            build dir holding tests/bench/bench-disk-reclaim
 #   BENCH_DISK_FILES     files per tree (default 1000000)
 #   BENCH_DISK_PER_DIR   files per directory (default 1000)
@@ -23,6 +25,7 @@ N=${BENCH_DISK_FILES:-1000000}
 PER_DIR=${BENCH_DISK_PER_DIR:-1000}
 WORKDIR=${BENCH_DISK_WORKDIR:-/var/tmp}
 FILESYSTEMS=${BENCH_DISK_FS:-tmpfs ext4}
+CPUS=$(nproc)
 
 if [ "$(id -u)" -ne 0 ]; then
         echo "bench-disk: skipped, needs root for the tmpfs and loop mounts"
@@ -82,7 +85,7 @@ run() {
         secs[$fs,$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
         rss[$fs,$name]=$(sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' <<<"$out")
         left[$fs,$name]=$(find "$mnt/tree" -type f | wc -l)
-        printf '  %-10s %8ss  files left %7s  %s\n' "$name" "${secs[$fs,$name]}" "${left[$fs,$name]}" "$out" >&2
+        printf '  %-12s %8ss  files left %7s  %s\n' "$name" "${secs[$fs,$name]}" "${left[$fs,$name]}" "$out" >&2
 }
 
 conf=$base/tmpfiles-bench.conf
@@ -97,6 +100,8 @@ for fs in $FILESYSTEMS; do
         run "$fs" rules "$driver" rules "$mnt/tree"
         run "$fs" rulesmin "$driver" rulesmin "$mnt/tree"
         run "$fs" statwalk "$driver" statwalk "$mnt/tree"
+        run "$fs" rulesmin-par "$driver" rulesmin "$mnt/tree" "$CPUS"
+        run "$fs" statwalk-par "$driver" statwalk "$mnt/tree" "$CPUS"
         # The target case: free what 10% of the files take, oldest first.
         fresh_fs "$fs"
         "$driver" mktree "$mnt/probe" 1 1 1
@@ -109,11 +114,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v != "-" && v <= t) ? "ok" : "MISSED" }'; }
 
 echo
-printf '%-6s %-10s %9s %12s %10s %12s\n' fs run seconds vs-tmpfiles vs-floor peak-rss-MiB
+printf '%-6s %-12s %9s %12s %10s %12s\n' fs run seconds vs-tmpfiles vs-floor peak-rss-MiB
 for fs in $FILESYSTEMS; do
-        for name in floor heal tmpfiles find rules rulesmin statwalk heal-10%; do
+        for name in floor heal tmpfiles find rules rulesmin statwalk rulesmin-par statwalk-par heal-10%; do
                 r=${rss[$fs,$name]:-}
-                printf '%-6s %-10s %9s %12s %10s %12s\n' "$fs" "$name" "${secs[$fs,$name]}" \
+                printf '%-6s %-12s %9s %12s %10s %12s\n' "$fs" "$name" "${secs[$fs,$name]}" \
                         "$(ratio "${secs[$fs,$name]}" "${secs[$fs,tmpfiles]}")" \
                         "$(ratio "${secs[$fs,$name]}" "${secs[$fs,floor]}")" \
                         "${r:+$(awk -v k="$r" 'BEGIN { printf "%.1f", k / 1024 }')}"
@@ -144,10 +149,14 @@ for fs in $FILESYSTEMS; do
                 "$(ratio "${secs[$fs,rules]}" "${secs[$fs,floor]}")x floor; heal all is" \
                 "$(ratio "${secs[$fs,heal]}" "${secs[$fs,rules]}")x the rules loop"
         echo "  $fs rulesmin loop (no statx before open): $(ratio "${secs[$fs,rulesmin]}" "${secs[$fs,tmpfiles]}")x tmpfiles," \
-                "$(ratio "${secs[$fs,rulesmin]}" "${secs[$fs,floor]}")x floor"
+                "$(ratio "${secs[$fs,rulesmin]}" "${secs[$fs,floor]}")x floor; on $CPUS CPUs" \
+                "$(ratio "${secs[$fs,rulesmin-par]}" "${secs[$fs,tmpfiles]}")x tmpfiles," \
+                "$(ratio "${secs[$fs,rulesmin-par]}" "${secs[$fs,floor]}")x floor"
         b=$(awk -v w="${secs[$fs,statwalk]}" -v r="${secs[$fs,rules]}" 'BEGIN { printf "%.2f", w + r / 10 }')
         echo "  $fs 10% target: statx of every file $(ratio "${secs[$fs,statwalk]}" "${secs[$fs,tmpfiles]}")x tmpfiles;" \
                 "with the rules loop on 10% of the files $(ratio "$b" "${secs[$fs,tmpfiles]}")x tmpfiles;" \
                 "heal-10% is $(ratio "${secs[$fs,heal-10%]}" "$b")x that"
+        b=$(awk -v w="${secs[$fs,statwalk-par]}" -v r="${secs[$fs,rulesmin-par]}" 'BEGIN { printf "%.2f", w + r / 10 }')
+        echo "  $fs 10% target on $CPUS CPUs, rulesmin: $(ratio "$b" "${secs[$fs,tmpfiles]}")x tmpfiles at best"
 done
 exit 0
