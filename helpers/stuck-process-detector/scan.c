@@ -174,7 +174,8 @@ static int descend(const stuck_cgroup_path *cg, unsigned flags, stuck_buf *b, st
                 pflags |= STUCK_SCAN_PROC_IO;
 
         /* Sorted for the zombie look-ups; cgroup.procs order carries no meaning. */
-        qsort(pids, n_pids, sizeof(pid_t), cmp_pid);
+        if (n_pids > 1)
+                qsort(pids, n_pids, sizeof(pid_t), cmp_pid);
         for (size_t i = 0; i < n_pids; i++) {
                 _cleanup_free_ pid_t *children = NULL;
                 size_t n_children = 0;
