@@ -432,13 +432,15 @@ sandbox_sweep() {
 }
 
 sandbox_leftovers() {
-        local bad=0 h
+        local bad=0 h mounts
         [ -n "${SB_LAST_NAME:-}" ] || {
                 _sb_log "sandbox_leftovers: no sandbox was torn down"
                 return 1
         }
-        if findmnt -rn -o TARGET | grep -qF "$SB_LAST_DIR"; then
-                echo "leftover mounts: $(findmnt -rn -o TARGET | grep -F "$SB_LAST_DIR" | tr '\n' ' ')"
+        # Captured first: under pipefail, "| grep -q" can fail by SIGPIPE after a match.
+        mounts=$(findmnt -rn -o TARGET | grep -F "$SB_LAST_DIR" || true)
+        if [ -n "$mounts" ]; then
+                echo "leftover mounts: $(tr '\n' ' ' <<<"$mounts")"
                 bad=1
         fi
         [ -e "$SB_LAST_DIR" ] && { echo "leftover dir $SB_LAST_DIR"; bad=1; }
