@@ -253,11 +253,15 @@ stuck_verdict stuck_confirm_stuck(stuck_track *t, const stuck_observation *o, ui
         const char *reason = NULL;
         stuck_verdict v;
 
-        /* Unknown progress neither confirms nor clears flatness: keep what we had. */
+        /* Unknown progress neither confirms nor clears flatness: keep what we had. Flat since the previous
+         * sample, unless that sample did not read io: then only this one vouches for it. */
         if (o->progress != STUCK_PROGRESS_UNKNOWN)
-                follow(&t->flat_since, flat, o->prev_usec ?: o->now_usec);
+                follow(&t->flat_since, flat, o->prev_partial ? o->now_usec : (o->prev_usec ?: o->now_usec));
         follow(&t->stale_since, stale, o->now_usec);
-        if (!o->psi_skipped)
+        /* A stall must be seen to last: a sample that did not read PSI breaks it. */
+        if (o->psi_skipped)
+                t->stall_since = 0;
+        else
                 follow(&t->stall_since, stall, o->now_usec);
 
         if (o->progress == STUCK_PROGRESS_UNKNOWN && t->stuck.incident[0] && (stale || stall)) {

@@ -61,8 +61,10 @@ typedef struct stuck_observation {
         stuck_progress progress; /* cpu or io progress between the two */
         int heartbeat_stale;     /* 1 stale, 0 fresh, -1 unknown or not configured */
         int psi_stall;           /* 1 stalled, 0 not, -1 unavailable */
-        bool psi_skipped;        /* PSI was not read (the unit progressed, see pressure_skipped): the
-                                  * stall signal keeps what it had, as unknown progress does */
+        bool psi_skipped;        /* PSI was not read (the unit progressed, see pressure_skipped): whether
+                                  * a stall seen before lasted through it is unknown, so it is forgotten */
+        bool prev_partial;       /* the previous sample read cpu only (the unit progressed then): flat
+                                  * by cpu alone since then says nothing of io, so flat dates from now */
 } stuck_observation;
 
 typedef enum stuck_verdict {

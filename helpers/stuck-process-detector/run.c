@@ -422,6 +422,7 @@ static void observe(detector *d, unit_scan *u) {
                 .heartbeat_stale = stuck_heartbeat_stale(&u->hb, d->cfg.heartbeat_stale_s),
                 .psi_stall = stuck_psi_stalled(&u->now.cgroup, d->cfg.psi_stall_percent, NULL),
                 .psi_skipped = u->now.cgroup.pressure_skipped,
+                .prev_partial = prev && prev->cgroup.pressure_skipped,
         };
 }
 

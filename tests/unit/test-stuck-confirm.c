@@ -142,8 +142,8 @@ static void test_stuck_psi(void) {
         ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_CONFIRMED);
 }
 
-/* A sample that skipped PSI (the unit progressed) neither starts nor ends a stall: it dates from when it
- * was seen, as before the skip; one that could not read PSI ends it. */
+/* A sample that skipped PSI (the unit progressed) ends a stall: that it lasted through the sample is not
+ * known, and a stall must be seen to last. */
 static void test_stuck_psi_skipped(void) {
         _cleanup_(stuck_track_done) stuck_track t = {};
         stuck_unit_sample s1 = cg(100, 5, 0), s2 = cg(110, 9, 0), s3 = cg(120, 9, 0), s4 = cg(130, 9, 0);
@@ -156,10 +156,32 @@ static void test_stuck_psi_skipped(void) {
         o.progress = STUCK_PROGRESS_YES;
         o.psi_skipped = true;
         ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_NONE);
-        ASSERT_EQ(t.stall_since, 110 * S);
-        o = obs(&s3, &s4, -1, -1); /* read and unavailable: no stall known any more */
-        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_NONE);
         ASSERT_EQ(t.stall_since, 0);
+        o = obs(&s3, &s4, -1, 1); /* read again and stalled: the stall dates from here */
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 15 * S, NULL), STUCK_VERDICT_DETECTED);
+        ASSERT_EQ(t.stall_since, 130 * S);
+}
+
+/* After a sample that read cpu only (the unit progressed), flat cpu cannot say the io was flat too over
+ * that interval: flat dates from the sample that read everything, so even a dwell shorter than the
+ * interval needs one more sample to confirm. */
+static void test_stuck_after_partial_sample(void) {
+        _cleanup_(stuck_track_done) stuck_track t = {};
+        stuck_unit_sample s1 = cg(100, 5, 0), s2 = cg(130, 9, 0), s3 = cg(160, 9, 7), s4 = cg(190, 9, 7);
+        stuck_observation o;
+
+        s2.cgroup.pressure_skipped = true; /* cpu grew: io and PSI not read */
+        s2.cgroup.io_known = false;
+        o = obs(&s1, &s2, 1, -1);
+        o.psi_skipped = true;
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 10 * S, NULL), STUCK_VERDICT_NONE);
+        o = obs(&s2, &s3, 1, -1); /* cpu flat, io unknown before: flat from now, not from s2 */
+        o.prev_partial = true;
+        ASSERT_EQ(o.progress, STUCK_PROGRESS_NONE);
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 10 * S, NULL), STUCK_VERDICT_DETECTED);
+        ASSERT_EQ(t.flat_since, 160 * S);
+        o = obs(&s3, &s4, 1, -1); /* flat by cpu and io over a whole interval: now it may confirm */
+        ASSERT_EQ(stuck_confirm_stuck(&t, &o, 10 * S, NULL), STUCK_VERDICT_CONFIRMED);
 }
 
 /* A stale sample that recovers before the dwell ends: dismissed, with the reason. */
@@ -334,6 +356,7 @@ int main(void) {
         test_stuck_single_signals();
         test_stuck_psi();
         test_stuck_psi_skipped();
+        test_stuck_after_partial_sample();
         test_stuck_dismissed();
         test_d_state();
         test_zombies();
