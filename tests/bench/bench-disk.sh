@@ -3,19 +3,14 @@
 # disk-reclaim against systemd-tmpfiles --clean, find -delete and a bare
 # unlinkat loop (the floor), each on a fresh identical tree of small old files,
 # on a tmpfs and on an ext4 loop image. Needs root (mounts); cleans up always.
-# Two more bare loops bound what any deleter that follows the issue's safety
-# rules can reach here: "rules" does exactly the per-file syscalls the rules
-# ask for (statx, open O_NOFOLLOW, flock, statx of the fd, unlinkat with the
-# lock held, close) and nothing else; "rulesmin" the same without the statx()
-# before open(), the least any deleter can do and keep the rules; "statwalk"
-# only statx()es every file, the least an oldest-first plan must do. The last
-# two run again with one process per CPU splitting the directories ("-par"):
-# what a deleter using every core could reach at best.
-#   BUILD_DIR            build dir holding tests/bench/bench-disk-reclaim
-#   BENCH_DISK_FILES     files per tree (default 1000000)
-#   BENCH_DISK_PER_DIR   files per directory (default 1000)
-#   BENCH_DISK_WORKDIR   where the mount points and the image go (default /var/tmp)
-#   BENCH_DISK_FS        "tmpfs ext4" (default) or one of them
+# Bare loops show what keeping the issue's safety rules costs by itself here,
+# with heal's own economies (inode order within a directory, removed files'
+# fds closed by close_range() in runs) but none of its planning or accounting:
+# "rules" does the per-file syscalls heal does (statx, open O_NOFOLLOW, flock,
+# statx of the fd, unlinkat with the lock held); "rulesmin" the same without
+# the statx() before open(); "statwalk" only statx()es every file, what an
+# oldest-first plan must do at least. The last two run again with one process
+# per CPU splitting the directories ("-par"): a deleter using every core.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -140,10 +135,10 @@ done
 v=$(ratio "${secs[tmpfs,heal]:-0}" "${secs[tmpfs,floor]:-0}")
 [[ " $FILESYSTEMS " == *" tmpfs "* ]] && echo "  tmpfs heal all <= 1.2x floor: $v $(verdict "$v" 1.2)"
 
-# What the safety rules alone cost on this machine: a target below these bounds
-# is out of reach for any deleter that keeps the rules.
+# What the safety rules alone cost on this machine: a target below these loops
+# is out of reach for a deleter that keeps the rules one file at a time.
 echo
-echo "bounds (bare loops, no planning; a target below them cannot be met while keeping the safety rules):"
+echo "bounds (bare loops keeping the safety rules, no planning; below them a target is out of reach for such a deleter):"
 for fs in $FILESYSTEMS; do
         echo "  $fs rules loop: $(ratio "${secs[$fs,rules]}" "${secs[$fs,tmpfiles]}")x tmpfiles," \
                 "$(ratio "${secs[$fs,rules]}" "${secs[$fs,floor]}")x floor; heal all is" \
