@@ -355,9 +355,11 @@ scenario_journal() {
                 m=$1 mid=$2
                 find "$m" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +
                 mkdir -p "$m/journal/$mid"
-                for d in /var/log/journal/$mid /run/log/journal/$mid; do
-                        [ -d "$d" ] && find "$d" -name "system@*.journal" -exec cp --sparse=never {} "$m/journal/$mid/" \;
-                done
+                # One journal only (the persistent one when there is one): its files share a seqnum id, so
+                # their names sort by age.
+                d=/var/log/journal/$mid
+                [ -d "$d" ] || d=/run/log/journal/$mid
+                find "$d" -name "system@*.journal" -exec cp --sparse=never {} "$m/journal/$mid/" \;
                 dd if=/dev/zero of="$m/filler" bs=1M status=none 2>/dev/null || true
                 dd if=/dev/zero of="$m/filler-tail" bs=4k status=none 2>/dev/null || true
                 truncate -s -4M "$m/filler"

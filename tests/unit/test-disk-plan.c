@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -331,6 +332,20 @@ static void test_memory_bounded(void) {
         test_rm_rf(root);
 }
 
+/* flock()s this process holds (lines of /proc/locks with its PID). */
+static int my_flocks(void) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/locks", "re");
+        char line[512], pid[32];
+        int n = 0;
+
+        ASSERT_TRUE(f);
+        snprintf(pid, sizeof(pid), " %d ", (int) getpid());
+        while (fgets(line, sizeof(line), f))
+                if (strstr(line, "FLOCK") && strstr(line, pid))
+                        n++;
+        return n;
+}
+
 static int open_fd_count(void) {
         _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
         struct dirent *de;
@@ -372,6 +387,13 @@ static void test_batched_close(void) {
         ASSERT_EQ(reclaim_plan_execute(p, NULL, NULL, &res), 700);
         ASSERT_EQ(res.freed_files, 700);
         ASSERT_EQ(open_fd_count(), before);
+        ASSERT_EQ(my_flocks(), 0);
+        /* The count sees a lock of ours when there is one. */
+        _cleanup_free_ char *probe = fx_path(root, "probe");
+        int pfd = open(probe, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ASSERT_TRUE(pfd >= 0 && flock(pfd, LOCK_EX) == 0);
+        ASSERT_EQ(my_flocks(), 1);
+        close(pfd);
         for (size_t i = 0; i < ELEMENTSOF(mine); i++)
                 if (i != 3) {
                         ASSERT_TRUE(fcntl(mine[i], F_GETFD) >= 0);
