@@ -47,7 +47,9 @@ void stuck_watchdog_ping(void) {
 typedef struct detector {
         sd_bus *bus;
         heal_state *state; /* the guard's (budgets, breakers, idempotency), opened when first needed */
-        int state_error;   /* why it could not be: fails the run, as an unusable state dir always did */
+        int state_error;   /* why it could not be: fails the run that needed it (a condition confirmed, or
+                            * metrics to write); a run needing neither does not look, so a broken state
+                            * dir shows only then (budgets and breakers are not read without it either) */
         stuck_store *store; /* samples, tracks and cgroup paths, under /run */
         stuck_cgroup_root *root; /* the cgroup layout, detected once */
         int root_error;          /* why there is no root */
