@@ -71,6 +71,14 @@ make_worker() {
 set_mode() { sb_sh 'echo "$2" >"/run/heal-test/$1.mode"' "$1" "$2"; }
 starts() { sb_sh 'cat "/run/heal-test/$1.starts" 2>/dev/null | wc -l' "$1"; }
 main_pid() { sb_exec systemctl show -P MainPID "$1.service"; }
+# start_fixture NAME EXECSTART SETTLE: a unit of its own started, and after SETTLE seconds its main PID.
+start_fixture() {
+        make_unit "$1" "$2"
+        reload
+        sb_exec systemctl start "$1.service"
+        sleep "$3"
+        main_pid "$1"
+}
 main_comm() { sb_sh 'cat "/proc/$(systemctl show -P MainPID "$1.service")/comm" 2>/dev/null' "$1"; }
 comm_is() { [ "$(main_comm "$1")" = "$2" ]; }
 hb_older_than() { sb_sh 'f=/run/heal-test/$1.hb; [ -e "$f" ] && [ $(( $(date +%s) - $(stat -c %Y "$f") )) -ge "$2" ]' "$1" "$2"; }
@@ -298,11 +306,7 @@ scenario_d_state() {
         local pid
         reset_state
         d_state_policy
-        make_unit d-vfork /usr/local/bin/heal-stuck-vfork
-        reload
-        sb_exec systemctl start d-vfork.service
-        sleep 0.5
-        pid=$(main_pid d-vfork)
+        pid=$(start_fixture d-vfork /usr/local/bin/heal-stuck-vfork 0.5)
         expect_d_escalated d-vfork "$pid"
         sb_exec systemctl kill -s KILL d-vfork.service
         sb_exec systemctl stop d-vfork.service
@@ -319,11 +323,7 @@ scenario_d_state_fuse() {
         sb_exec systemd-run -q --unit=heal-test-fuse-hang --service-type=exec /usr/local/bin/heal-fuse-hang \
                 /mnt/heal-fuse || fail "d-state fuse: the FUSE daemon did not start"
         sb_wait_for 10 fuse_mounted || fail "d-state fuse: no FUSE mount at /mnt/heal-fuse"
-        make_unit d-fuse "/usr/bin/cat /mnt/heal-fuse/data"
-        reload
-        sb_exec systemctl start d-fuse.service
-        sleep 0.5
-        pid=$(main_pid d-fuse)
+        pid=$(start_fixture d-fuse "/usr/bin/cat /mnt/heal-fuse/data" 0.5)
         expect_d_escalated d-fuse "$pid"
         sb_exec systemctl stop d-fuse.service
         # Killing the daemon aborts the connection; then the mount can go.
@@ -346,11 +346,7 @@ for _ in range(8):
         os._exit(0)
 time.sleep(100000)
 EOF
-        make_unit z-forker /usr/local/bin/heal-stuck-forker
-        reload
-        sb_exec systemctl start z-forker.service
-        sleep 1
-        pid=$(main_pid z-forker)
+        pid=$(start_fixture z-forker /usr/local/bin/heal-stuck-forker 1)
         detect
         sleep 1
         detect
