@@ -166,9 +166,7 @@ static int get_bool(const json_t *o, const char *key, bool *ret) {
         return 0;
 }
 
-/* A string (copied) or null; embedded NULs are refused. */
-static int get_str(const json_t *o, const char *key, char **ret) {
-        const json_t *v = json_object_get(o, key);
+int stuck_json_string_dup(const json_t *v, char **ret) {
         if (json_is_null(v)) {
                 *ret = NULL;
                 return 0;
@@ -177,6 +175,10 @@ static int get_str(const json_t *o, const char *key, char **ret) {
                 return -EBADMSG;
         *ret = strdup(json_string_value(v));
         return *ret ? 0 : -ENOMEM;
+}
+
+static int get_str(const json_t *o, const char *key, char **ret) {
+        return stuck_json_string_dup(json_object_get(o, key), ret);
 }
 
 static int psi_from_json(const json_t *v, stuck_psi *ret) {

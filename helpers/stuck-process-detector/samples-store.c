@@ -150,16 +150,7 @@ static int get_object(stuck_store *s, const char *unit, const json_t *e, stuck_r
 
 /* An optional string item: null is NULL. */
 static int get_item_str(const json_t *a, size_t i, char **ret) {
-        const json_t *v = json_array_get(a, i);
-
-        if (json_is_null(v)) {
-                *ret = NULL;
-                return 0;
-        }
-        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-                return -EBADMSG;
-        *ret = strdup(json_string_value(v));
-        return *ret ? 0 : -ENOMEM;
+        return stuck_json_string_dup(json_array_get(a, i), ret);
 }
 
 /* [control_group, invocation_id, sample, track?] */

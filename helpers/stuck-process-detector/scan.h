@@ -276,6 +276,10 @@ int stuck_unit_sample_to_json(const stuck_unit_sample *s, json_t **ret);
  */
 int stuck_unit_sample_from_json(const json_t *j, stuck_unit_sample *ret);
 
+/* A persisted string, copied to *@ret, or NULL for null; anything else (and embedded NULs) is refused.
+ * Return: 0, -EBADMSG, -ENOMEM. */
+int stuck_json_string_dup(const json_t *v, char **ret);
+
 /* Whether @s is only cgroup counters (it did not descend, and no PSI is known): what
  * stuck_unit_sample_to_compact() can write without losing anything. */
 bool stuck_unit_sample_is_compact(const stuck_unit_sample *s);
