@@ -12,6 +12,7 @@
 #include "heal/paths.h"
 #include "heal/pending.h"
 #include "heal/state.h"
+#include "heal/strv.h"
 #include "heal/time-util.h"
 #include "journal.h"
 #include "pending-view.h"
@@ -55,25 +56,6 @@ static void status_ctx_done(status_ctx *c) {
 
 /* ---- small sets of names --------------------------------------------------- */
 
-static int strv_add_unique(char ***l, size_t *n, const char *s) {
-        char **m;
-
-        if (!s)
-                return 0;
-        for (size_t i = 0; i < *n; i++)
-                if (strcmp((*l)[i], s) == 0)
-                        return 0;
-        m = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!m)
-                return -ENOMEM;
-        *l = m;
-        m[*n] = strdup(s);
-        if (!m[*n])
-                return -ENOMEM;
-        m[++*n] = NULL;
-        return 1;
-}
-
 /* Keys of @ns that start with @prefix, prefix removed, added to the set. */
 static int add_keys_with_prefix(heal_state *s, const char *ns, const char *prefix, char ***l, size_t *n) {
         _cleanup_strv_free_ char **keys = NULL;
@@ -84,7 +66,7 @@ static int add_keys_with_prefix(heal_state *s, const char *ns, const char *prefi
         if (r < 0)
                 return r;
         for (char **k = keys; *k; k++)
-                if (strncmp(*k, prefix, pl) == 0 && (*k)[pl] && (r = strv_add_unique(l, n, *k + pl)) < 0)
+                if (strncmp(*k, prefix, pl) == 0 && (*k)[pl] && (r = heal_strv_add_unique(l, n, *k + pl)) < 0)
                         return r;
         return 0;
 }
@@ -181,11 +163,11 @@ static int class_targets(const status_ctx *c, const char *class, bool shadow, ch
         }
         for (size_t i = 0; i < c->n_pending; i++)
                 if (strcmp(c->pending[i].class, class) == 0 &&
-                    (r = strv_add_unique(&l, &n, c->pending[i].target)) < 0)
+                    (r = heal_strv_add_unique(&l, &n, c->pending[i].target)) < 0)
                         goto fail;
         for (size_t i = 0; i < c->n_entries; i++)
                 if (c->entries[i].class && strcmp(c->entries[i].class, class) == 0 &&
-                    (r = strv_add_unique(&l, &n, c->entries[i].target)) < 0)
+                    (r = heal_strv_add_unique(&l, &n, c->entries[i].target)) < 0)
                         goto fail;
         *ret = l;
         *ret_n = n;
@@ -235,14 +217,14 @@ static json_t *classes_json(const status_ctx *c) {
         if (!arr)
                 return NULL;
         for (size_t i = 0; c->policy && i < c->policy->n_classes; i++)
-                if (strv_add_unique(&names, &n, c->policy->classes[i].name) < 0)
+                if (heal_strv_add_unique(&names, &n, c->policy->classes[i].name) < 0)
                         return NULL;
         /* Classes the policy no longer names may still have pending actions or history. */
         for (size_t i = 0; i < c->n_pending; i++)
-                if (strv_add_unique(&names, &n, c->pending[i].class) < 0)
+                if (heal_strv_add_unique(&names, &n, c->pending[i].class) < 0)
                         return NULL;
         for (size_t i = 0; i < c->n_entries; i++)
-                if (strv_add_unique(&names, &n, c->entries[i].class) < 0)
+                if (heal_strv_add_unique(&names, &n, c->entries[i].class) < 0)
                         return NULL;
         for (size_t i = 0; i < n; i++)
                 if (json_array_append_new(arr, class_json(c, names[i])) < 0)

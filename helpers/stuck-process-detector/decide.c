@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "heal/cleanup.h"
+#include "heal/strv.h"
 #include "decide.h"
 
 /* Defaults when a class object lacks a key (the loader fills them in; hand-built policies may not). */
@@ -67,23 +68,6 @@ bool stuck_unit_targeted(const stuck_config *c, const char *unit, bool enrolled)
                stuck_class_targets(c->zombies, unit, enrolled);
 }
 
-static int push_unique(char ***l, size_t *n, const char *s) {
-        char **m;
-
-        for (size_t i = 0; i < *n; i++)
-                if (strcmp((*l)[i], s) == 0)
-                        return 0;
-        m = realloc(*l, (*n + 2) * sizeof(char *));
-        if (!m)
-                return -ENOMEM;
-        *l = m;
-        m[*n] = strdup(s);
-        if (!m[*n])
-                return -ENOMEM;
-        m[++*n] = NULL;
-        return 0;
-}
-
 int stuck_target_patterns(const stuck_config *c, char *const *enrolled, char ***ret) {
         const heal_class_policy *classes[] = { c->stuck, c->d_state, c->zombies };
         _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
@@ -93,10 +77,10 @@ int stuck_target_patterns(const stuck_config *c, char *const *enrolled, char ***
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(classes); i++)
                 for (char **g = classes[i] ? classes[i]->targets : NULL; g && *g; g++)
-                        if (push_unique(&l, &n, *g) < 0)
+                        if (heal_strv_add_unique(&l, &n, *g) < 0)
                                 return -ENOMEM;
         for (char *const *e = enrolled; e && *e; e++)
-                if (push_unique(&l, &n, *e) < 0)
+                if (heal_strv_add_unique(&l, &n, *e) < 0)
                         return -ENOMEM;
         *ret = TAKE_PTR(l);
         return (int) n;

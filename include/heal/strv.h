@@ -11,3 +11,11 @@
  * *@l may be NULL (a new list). Returns 0 or -ENOMEM (*@l unchanged then).
  */
 int heal_strv_consume(char ***l, size_t *n, char *s);
+
+/**
+ * heal_strv_add_unique() - append a copy of @s to the strv *@l of *@n entries
+ * unless it is there already (a small set kept in insertion order).
+ * @s: NULL adds nothing.
+ * Returns 1 added, 0 already there (or NULL), -ENOMEM (*@l unchanged then).
+ */
+int heal_strv_add_unique(char ***l, size_t *n, const char *s);

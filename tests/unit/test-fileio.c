@@ -132,6 +132,14 @@ static void test_strv(void) {
         ASSERT_EQ(heal_strv_consume(&l, &n, NULL), -ENOMEM);
         ASSERT_EQ(n, 2);
         ASSERT_TRUE(l[2] == NULL);
+
+        /* A set: a name already there, or NULL, adds nothing. */
+        ASSERT_EQ(heal_strv_add_unique(&l, &n, "b"), 0);
+        ASSERT_EQ(heal_strv_add_unique(&l, &n, NULL), 0);
+        ASSERT_EQ(heal_strv_add_unique(&l, &n, "c"), 1);
+        ASSERT_EQ(n, 3);
+        ASSERT_STREQ(l[2], "c");
+        ASSERT_TRUE(l[3] == NULL);
 }
 
 static void test_json_u64(void) {
