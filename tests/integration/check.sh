@@ -6,6 +6,17 @@
 
 failures=0
 
+# scenario_args ARGS...: for a script run as `SCRIPT BUILD_DIR [SCENARIO...]`: sets build_dir (or takes
+# $HEAL_BUILD_DIR) and SCENARIOS (none: the script runs all of its own); exits 2 without a build dir.
+scenario_args() {
+        build_dir=${1:-${HEAL_BUILD_DIR:-}}
+        if [ -z "$build_dir" ]; then
+                echo "usage: $0 BUILD_DIR [SCENARIO...]" >&2
+                exit 2
+        fi
+        SCENARIOS=("${@:2}")
+}
+
 fail() {
         echo "FAIL: $*" >&2
         failures=$((failures + 1))

@@ -8,16 +8,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir=${1:-${HEAL_BUILD_DIR:-}}
-[ -n "$build_dir" ] || {
-        echo "usage: $0 BUILD_DIR [SCENARIO...]" >&2
-        exit 2
-}
-shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
 # shellcheck source=check.sh
 . "$here/check.sh"
+scenario_args "$@"
 
 MNT=/mnt/heal-disk
 UNIT=heal-disk-reclaim.service
@@ -455,7 +450,7 @@ command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null || {
         exit 77
 }
 all=(shadow_then_live leaked leaked_approved bad_policy state_full journal hung_walk)
-[ "$#" -gt 0 ] && all=("$@")
+[ "${#SCENARIOS[@]}" -gt 0 ] && all=("${SCENARIOS[@]}")
 
 tmp=$(mktemp -d)
 cc -O2 -o "$tmp/heal-fuse-hang" "$here/fuse-hang.c" || {

@@ -9,16 +9,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir=${1:-${HEAL_BUILD_DIR:-}}
-[ -n "$build_dir" ] || {
-        echo "usage: $0 BUILD_DIR [SCENARIO...]" >&2
-        exit 2
-}
-shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
 # shellcheck source=check.sh
 . "$here/check.sh"
+scenario_args "$@"
 
 # healctl inside, as the operator "alice" (healctl records $SUDO_USER as the owner of decisions).
 # Sets $out and $rc; never fails the script by itself.
@@ -295,7 +290,7 @@ EOF
 # ---- main ------------------------------------------------------------------------------------------
 
 all=(enroll approve cancel kill_switch breaker shadow policy)
-[ "$#" -gt 0 ] && all=("$@")
+[ "${#SCENARIOS[@]}" -gt 0 ] && all=("${SCENARIOS[@]}")
 
 sandbox_up "$build_dir" || exit 1
 install_worker

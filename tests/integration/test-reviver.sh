@@ -7,16 +7,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir=${1:-${HEAL_BUILD_DIR:-}}
-[ -n "$build_dir" ] || {
-        echo "usage: $0 BUILD_DIR [SCENARIO...]" >&2
-        exit 2
-}
-shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
 # shellcheck source=check.sh
 . "$here/check.sh"
+scenario_args "$@"
 
 # ---- fixtures inside the sandbox ------------------------------------------------------------------
 
@@ -382,7 +377,7 @@ EOF
 # ---- main ------------------------------------------------------------------------------------------
 
 all=(basic twice shadow crash_loop verify_failed budget kill_switch invalid_policy not_ours rss)
-[ "$#" -gt 0 ] && all=("$@")
+[ "${#SCENARIOS[@]}" -gt 0 ] && all=("${SCENARIOS[@]}")
 
 sandbox_up "$build_dir" || exit 1
 install_worker

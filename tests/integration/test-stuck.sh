@@ -10,16 +10,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-build_dir=${1:-${HEAL_BUILD_DIR:-}}
-[ -n "$build_dir" ] || {
-        echo "usage: $0 BUILD_DIR [SCENARIO...]" >&2
-        exit 2
-}
-shift || true
 # shellcheck source=sandbox.sh
 . "$here/sandbox.sh"
 # shellcheck source=check.sh
 . "$here/check.sh"
+scenario_args "$@"
 
 # ---- fixtures inside the sandbox ------------------------------------------------------------------
 
@@ -369,7 +364,7 @@ assert p["pid"] == int(sys.argv[1]) and p["zombies"] == 8, p
 # ---- main ------------------------------------------------------------------------------------------
 
 all=(revive dismiss idempotent breaker d_state d_state_fuse zombies)
-[ "$#" -gt 0 ] && all=("$@")
+[ "${#SCENARIOS[@]}" -gt 0 ] && all=("${SCENARIOS[@]}")
 
 command -v cc >/dev/null || {
         echo "SKIP: no C compiler for the D-state fixture"
