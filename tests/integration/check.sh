@@ -29,3 +29,17 @@ expect_eq() {
         local what=$1 got=$2 want=$3
         if [ "$got" = "$want" ]; then pass "$what = $want"; else fail "$what: got '$got', want '$want'"; fi
 }
+
+# scenarios_end WHAT UNIT: tears the sandbox down (sandbox.sh) and ends a scenario script: 0 when every
+# check passed; else 1, after the last lines of UNIT's journal (a glob is fine) for the failures above.
+scenarios_end() {
+        if [ "$failures" -gt 0 ]; then
+                echo "--- journal of $2, for the failures above:" >&2
+                sb_journal -o short-monotonic -u "$2" | tail -n 80 >&2 || true
+                sandbox_down
+                echo "$failures check(s) failed" >&2
+                exit 1
+        fi
+        sandbox_down
+        echo "all $1 scenarios passed"
+}

@@ -487,12 +487,4 @@ for s in "${all[@]}"; do
         "scenario_$s"
 done
 
-if [ "$failures" -gt 0 ]; then
-        echo "--- journal of $UNIT, for the failures above:" >&2
-        sb_journal -o short-monotonic -u "$UNIT" | tail -n 80 >&2 || true
-        sandbox_down
-        echo "$failures check(s) failed" >&2
-        exit 1
-fi
-sandbox_down
-echo "all disk-reclaim scenarios passed"
+scenarios_end disk-reclaim "$UNIT"

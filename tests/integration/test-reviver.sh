@@ -408,12 +408,4 @@ done
 # Whatever happened, no heal unit itself may have failed (that would have paged via heal-escalate@).
 expect_eq "heal units in failed state" "$(sb_exec systemctl list-units --failed --no-legend --plain 'heal-*' | grep -c . || true)" 0
 
-if [ "$failures" -gt 0 ]; then
-        echo "--- journal of the heal units, for the failures above:" >&2
-        sb_journal -o short-monotonic -u 'heal-*' | tail -n 80 >&2 || true
-        sandbox_down
-        echo "$failures check(s) failed" >&2
-        exit 1
-fi
-sandbox_down
-echo "all reviver scenarios passed"
+scenarios_end reviver 'heal-*'
