@@ -78,7 +78,8 @@ int disk_act(void *userdata, char **ret_detail) {
                         *ret_detail = NULL;
                 return r;
         }
-        n = reclaim_plan_execute(c->plan, disk_ping, NULL, &c->result);
+        n = reclaim_plan_execute(c->plan, &(reclaim_run_opts){.workers = c->dr->settings.workers, .ping = {.fn = disk_ping}},
+                                 &c->result);
         c->executed = true;
         if (n >= 0 && c->journal) {
                 r = disk_journal_vacuum(c->journal_size, c->journal->vacuum_time_s, &c->journal_freed);

@@ -265,8 +265,9 @@ static int reclaim_pass(disk_run *dr, disk_mount *m, json_t *mount_facts, uint64
         if (!facts)
                 return -ENOMEM;
 
-        r = reclaim_plan_build_ping(rules, (size_t)n, need.build_bytes, dr->settings.max_bytes,
-                                    need.max_files, dr->now_usec, disk_ping, NULL, &plan, &err);
+        r = reclaim_plan_build_with(rules, (size_t)n, need.build_bytes, dr->settings.max_bytes,
+                                    need.max_files, dr->now_usec, &(reclaim_run_opts){.workers = dr->settings.workers, .ping = {.fn = disk_ping}},
+                                    &plan, &err);
         if (r < 0) {
                 _cleanup_free_ char *why = NULL;
                 w->stop = true;

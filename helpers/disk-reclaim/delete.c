@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -13,9 +14,8 @@
 
 #include "heal/cleanup.h"
 #include "plan.h"
+#include "parallel.h"
 #include "walk.h"
-
-#define PING_EVERY 1000
 
 /* Re-open a source root and insist it is the directory the plan walked. */
 static int root_reopen(const reclaim_plan_source *ps, walk_root *ret) {
@@ -140,13 +140,14 @@ static reclaim_outcome delete_one(const reclaim_plan_source *ps, const parent *d
         if (d->ino != f->dir_ino)
                 return RECLAIM_SKIP_PATH;
 
-        /* Check the type before opening: opening a device or FIFO can have effects. */
-        if (statx(d->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, WALK_STATX_MASK, &stx) < 0)
-                return errno == ENOENT ? RECLAIM_SKIP_GONE : fail_errno(f, errno);
-        o = recheck(ps, f, &stx);
-        if (o != RECLAIM_DELETED)
-                return o;
-
+        /* No statx() of the name before this open: the walk saw a regular file
+         * here, and what can replace it in between is harmless to open as we
+         * do (no symlink is followed; a FIFO opens at once without a peer;
+         * a socket does not open; a device node takes CAP_MKNOD to plant, and
+         * the unit's PrivateDevices= device policy refuses to open one
+         * anyway). A statx() before open() would only narrow the window, not
+         * close it, at a fifth of the cost of a removal; everything is checked
+         * on the fd we hold, below, before anything is removed. */
         fd = open_file(d->fd, name);
         if (fd < 0)
                 return errno == ENOENT ? RECLAIM_SKIP_GONE
@@ -302,94 +303,161 @@ static void account(reclaim_result *res, const reclaim_file *f) {
         }
 }
 
-/* One file in execution order, with the length of its directory part worked
- * out once rather than in every comparison. */
+/* One file in execution order, with the keys of that order copied out of the
+ * plan so that sorting compares integers in one small array. */
 typedef struct order_entry {
+        uint32_t source;
+        ino_t dir_ino;
+        ino_t ino;
         size_t index;
         size_t dir_len;
 } order_entry;
 
-/* Execution order: by source, then by directory (one parent open per
- * directory), then by inode. The set is the plan's; only the order differs. */
-static int cmp_order(const void *a, const void *b, void *userdata) {
-        const reclaim_plan *p = userdata;
-        const order_entry *oa = a, *ob = b;
-        const reclaim_file *x = &p->files[oa->index], *y = &p->files[ob->index];
-        size_t lx = oa->dir_len, ly = ob->dir_len;
+/* Execution order: by source, then by directory (one parent open per run of
+ * a directory's files), then by inode. The directory is known by the inode
+ * it had when walked: equal for all files read from it; a directory renamed
+ * during the walk and seen under two names only cuts its files into more
+ * runs (cut_runs() compares the paths). The set is the plan's; only the
+ * order differs. */
+static int cmp_order(const void *a, const void *b) {
+        const order_entry *x = a, *y = b;
 
         if (x->source != y->source)
                 return x->source < y->source ? -1 : 1;
-        int c = memcmp(x->relpath, y->relpath, lx < ly ? lx : ly);
-        if (c != 0)
-                return c;
-        if (lx != ly)
-                return lx < ly ? -1 : 1;
+        if (x->dir_ino != y->dir_ino)
+                return x->dir_ino < y->dir_ino ? -1 : 1;
         /* Inode order within a directory: inode tables and bitmaps are then
          * touched in sequence, which on ext4 roughly halves the unlink cost. */
         if (x->ino != y->ino)
                 return x->ino < y->ino ? -1 : 1;
-        return oa->index < ob->index ? -1 : oa->index > ob->index ? 1 : 0;
+        return x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
 }
 
-int reclaim_plan_execute(reclaim_plan *p, int (*ping)(void *ud), void *ud, reclaim_result *ret) {
-        _cleanup_free_ order_entry *order = NULL;
-        _cleanup_free_ held *h = NULL;
-        reclaim_result res = {};
-        walk_root root = { .fd = -EBADF };
+/* The removal of one source's files, shared by its workers: the files in
+ * execution order, cut into runs of one directory each (at most RUN_MAX
+ * files, so one large directory is shared too), taken one run at a time. */
+#define RUN_MAX 1024
+
+typedef struct exec_job {
+        reclaim_plan *p;
+        const order_entry *order;
+        const walk_root *root;
+        size_t *runs;           /* start of each run in order[]; runs[n_runs] is the end */
+        size_t n_runs;
+        _Atomic size_t next;
+} exec_job;
+
+static int exec_worker(par_worker *w) {
+        exec_job *j = w->userdata;
         parent dir = { .fd = -EBADF };
-        uint32_t current = UINT32_MAX;
+        held h = {};
+        uint64_t done = 0;
+
+        for (;;) {
+                size_t run = atomic_fetch_add(&j->next, 1);
+                if (run >= j->n_runs || atomic_load_explicit(w->stop, memory_order_relaxed))
+                        break;
+                for (size_t k = j->runs[run]; k < j->runs[run + 1]; k++) {
+                        reclaim_file *f = &j->p->files[j->order[k].index];
+                        if (atomic_load_explicit(w->stop, memory_order_relaxed))
+                                break;
+                        size_t len = j->order[k].dir_len;
+                        if (!parent_is(&dir, f->relpath, len)) {
+                                held_flush(&h);
+                                parent_get(&dir, j->root, f->relpath, len);
+                        }
+                        f->error = 0;
+                        f->outcome = delete_one(&j->p->sources[f->source], &dir, f,
+                                                f->relpath + (len ? len + 1 : 0), &h);
+                        atomic_store_explicit(&w->progress, ++done, memory_order_relaxed);
+                }
+                held_flush(&h);
+        }
+        held_flush(&h);
+        parent_done(&dir);
+        return 0;
+}
+
+/* Cut order[start, end) (one source) into runs of one directory, RUN_MAX at most. */
+static size_t cut_runs(const reclaim_plan *p, const order_entry *order, size_t start, size_t end,
+                       size_t *runs) {
+        size_t n = 0;
+
+        for (size_t k = start; k < end; k++) {
+                const order_entry *o = &order[k];
+                bool same = k > start && k - runs[n - 1] < RUN_MAX && o->dir_len == order[k - 1].dir_len &&
+                            memcmp(p->files[o->index].relpath, p->files[order[k - 1].index].relpath,
+                                   o->dir_len) == 0;
+                if (!same)
+                        runs[n++] = k;
+        }
+        runs[n] = end;
+        return n;
+}
+
+/* Remove source @s's files, order[start, end), on @workers threads; then the
+ * directories they leave empty. */
+static int execute_source(reclaim_plan *p, const order_entry *order, size_t start, size_t end,
+                          size_t *runs, const reclaim_run_opts *opts, reclaim_result *res) {
+        uint32_t s = p->files[order[start].index].source;
+        walk_root root = { .fd = -EBADF };
+        int r;
+
+        /* A root that moved or changed stops everything: fail closed. */
+        r = root_reopen(&p->sources[s], &root);
+        if (r < 0)
+                return r;
+
+        exec_job j = { .p = p, .order = order, .root = &root, .runs = runs };
+        j.n_runs = cut_runs(p, order, start, end, runs);
+        r = par_run(reclaim_workers(opts), exec_worker, &j, opts ? &opts->ping : NULL);
+
+        /* Files a stopped run never reached are still "planned": not counted. */
+        for (size_t k = start; k < end; k++) {
+                const reclaim_file *f = &p->files[order[k].index];
+                if (f->outcome != RECLAIM_PLANNED)
+                        account(res, f);
+        }
+        if (r >= 0)
+                r = remove_emptied_dirs(p, s, &root, &res->dirs_removed);
+        walk_root_done(&root);
+        return r;
+}
+
+int reclaim_plan_execute(reclaim_plan *p, const reclaim_run_opts *opts, reclaim_result *ret) {
+        _cleanup_free_ order_entry *order = NULL;
+        _cleanup_free_ size_t *runs = NULL;
+        reclaim_result res = {};
         int r = 0;
 
         order = calloc(p->n_files ? p->n_files : 1, sizeof(order_entry));
-        h = calloc(1, sizeof(held));
+        runs = calloc(p->n_files + 1, sizeof(size_t));
         res.sources = calloc(p->n_sources ? p->n_sources : 1, sizeof(reclaim_source_result));
-        if (!order || !h || !res.sources) {
+        if (!order || !runs || !res.sources) {
                 free(res.sources);
                 return -ENOMEM;
         }
         res.n_sources = p->n_sources;
-        for (size_t i = 0; i < p->n_files; i++)
-                order[i] = (order_entry) { i, dir_len_of(p->files[i].relpath) };
-        if (p->n_files > 1)
-                qsort_r(order, p->n_files, sizeof(order_entry), cmp_order, p);
-
-        for (size_t k = 0; k < p->n_files; k++) {
-                reclaim_file *f = &p->files[order[k].index];
-
-                if (ping && k > 0 && k % PING_EVERY == 0) {
-                        r = ping(ud);
-                        if (r < 0)
-                                break;
-                }
-                if (f->source != current) {
-                        held_flush(h);
-                        parent_done(&dir);
-                        if (current != UINT32_MAX) {
-                                r = remove_emptied_dirs(p, current, &root, &res.dirs_removed);
-                                if (r < 0)
-                                        break;
-                        }
-                        walk_root_done(&root);
-                        /* A root that moved or changed stops everything: fail closed. */
-                        r = root_reopen(&p->sources[f->source], &root);
-                        if (r < 0)
-                                break;
-                        current = f->source;
-                }
-                size_t len = order[k].dir_len;
-                if (!parent_is(&dir, f->relpath, len)) {
-                        held_flush(h);
-                        parent_get(&dir, &root, f->relpath, len);
-                }
-                f->error = 0;
-                f->outcome = delete_one(&p->sources[f->source], &dir, f, f->relpath + (len ? len + 1 : 0), h);
-                account(&res, f);
+        for (size_t i = 0; i < p->n_files; i++) {
+                const reclaim_file *f = &p->files[i];
+                order[i] = (order_entry) {
+                        .source = f->source,
+                        .dir_ino = f->dir_ino,
+                        .ino = f->ino,
+                        .index = i,
+                        .dir_len = dir_len_of(f->relpath),
+                };
+                p->files[i].outcome = RECLAIM_PLANNED;
         }
-        held_flush(h);
-        parent_done(&dir);
-        if (r >= 0 && current != UINT32_MAX)
-                r = remove_emptied_dirs(p, current, &root, &res.dirs_removed);
-        walk_root_done(&root);
+        if (p->n_files > 1)
+                qsort(order, p->n_files, sizeof(order_entry), cmp_order);
+
+        for (size_t start = 0, end; r >= 0 && start < p->n_files; start = end) {
+                uint32_t s = order[start].source;
+                for (end = start + 1; end < p->n_files && order[end].source == s; end++)
+                        ;
+                r = execute_source(p, order, start, end, runs, opts, &res);
+        }
 
         *ret = res;
         if (r < 0)

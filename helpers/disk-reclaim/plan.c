@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include "heal/cleanup.h"
+#include "parallel.h"
 #include "plan.h"
 #include "walk.h"
 
@@ -91,7 +92,10 @@ typedef struct selector {
         unsigned times;
         int64_t cutoff_usec;
         char **patterns;
-        reclaim_plan_source *ps;
+        reclaim_plan_source *ps;        /* read only while the walk runs */
+        uint64_t eligible_files, eligible_bytes;
+        uint64_t peak_kept;
+        bool heaped;                    /* heap[] is a max-heap (youngest on top), not just an array */
 } selector;
 
 /* Oldest first; ties by path, so a shadow run and a live run choose alike. */
@@ -135,6 +139,17 @@ static void sift_down(reclaim_file *h, size_t n, size_t i) {
         }
 }
 
+/* Until the target is covered nothing is dropped, so the order of what is
+ * kept does not matter: the array becomes a heap only then (when everything
+ * eligible is wanted, never; plan_take() sorts it once). */
+static void selector_heapify(selector *s) {
+        if (s->heaped)
+                return;
+        for (size_t i = s->n / 2; i-- > 0;)
+                sift_down(s->heap, s->n, i);
+        s->heaped = true;
+}
+
 static void selector_pop(selector *s) {
         s->sum -= s->heap[0].size;
         free(s->heap[0].relpath);
@@ -159,13 +174,16 @@ static int on_file(const walk_entry *e, void *userdata) {
                 return 0;
 
         uint64_t size = (uint64_t) e->stx->stx_blocks * 512;
-        s->ps->eligible_files++;
-        s->ps->eligible_bytes += size;
+        s->eligible_files++;
+        s->eligible_bytes += size;
 
         /* Already covered: only an older file can displace the youngest kept. */
         bool full = s->n > 0 && (s->sum >= s->target || s->n >= s->max_files);
-        if (full && !older(stamp, e->relpath, s->heap[0].stamp_usec, s->heap[0].relpath))
-                return 0;
+        if (full) {
+                selector_heapify(s);
+                if (!older(stamp, e->relpath, s->heap[0].stamp_usec, s->heap[0].relpath))
+                        return 0;
+        }
 
         if (s->n == s->cap) {
                 size_t cap = s->cap ? s->cap * 2 : 64;
@@ -188,13 +206,18 @@ static int on_file(const walk_entry *e, void *userdata) {
                 .stamp_usec = stamp,
         };
         s->sum += size;
-        sift_up(s->heap, s->n++);
-        if (s->n > s->ps->peak_kept)
-                s->ps->peak_kept = s->n;
+        if (s->heaped)
+                sift_up(s->heap, s->n);
+        s->n++;
+        if (s->n > s->peak_kept)
+                s->peak_kept = s->n;
 
         /* Drop the youngest while the rest still covers the target. */
-        while (s->n > 0 && (s->n > s->max_files || s->sum - s->heap[0].size >= s->target))
-                selector_pop(s);
+        if (s->n > s->max_files || s->sum >= s->target) {
+                selector_heapify(s);
+                while (s->n > 0 && (s->n > s->max_files || s->sum - s->heap[0].size >= s->target))
+                        selector_pop(s);
+        }
         return 0;
 }
 
@@ -288,33 +311,107 @@ static int plan_take(reclaim_plan *p, selector *s) {
         return 0;
 }
 
-static int plan_source(reclaim_plan *p, const reclaim_source *src, uint32_t index, const walk_root *root,
-                       int (*ping)(void *ud), void *ud) {
-        _cleanup_(selector_done) selector s = {
-                .source = index,
-                .times = src->times,
-                .cutoff_usec = p->sources[index].cutoff_usec,
-                .patterns = src->patterns,
-                .ps = &p->sources[index],
-        };
-        uint64_t need_left = p->need_bytes == UINT64_MAX ? UINT64_MAX : p->need_bytes - p->planned_bytes;
-        uint64_t bytes_left = p->max_bytes - p->planned_bytes;
-        int r;
+/* Each worker of the walk kept the oldest files of what it saw that cover the
+ * target. Every file of the source's true selection is among them: all files
+ * older than it cover less than the target, so no worker dropped it. One
+ * array of all of them is what plan_take() chooses from. */
+static int selectors_merge(selector *sel, unsigned n, selector *ret) {
+        size_t total = 0;
 
-        s.target = need_left < bytes_left ? need_left : bytes_left;
-        s.max_files = p->max_files - p->n_files;
-
-        r = walk_tree(root, src->max_depth ? src->max_depth : RECLAIM_DEPTH_DEFAULT, on_file, &s, ping,
-                      ud, &s.ps->scanned);
-        if (r < 0)
-                return r;
-        s.ps->walked = true;
-        return plan_take(p, &s);
+        for (unsigned i = 0; i < n; i++)
+                total += sel[i].n;
+        *ret = sel[0];
+        sel[0] = (selector) {};
+        if (total > ret->n) {
+                reclaim_file *h = reallocarray(ret->heap, total, sizeof(reclaim_file));
+                if (!h) {
+                        sel[0] = *ret;
+                        *ret = (selector) {};
+                        return -ENOMEM;
+                }
+                ret->heap = h;
+                ret->cap = total;
+        }
+        for (unsigned i = 1; i < n; i++) {
+                if (sel[i].n > 0)
+                        memcpy(ret->heap + ret->n, sel[i].heap, sel[i].n * sizeof(reclaim_file));
+                ret->n += sel[i].n;
+                free(sel[i].heap);
+                sel[i].heap = NULL;
+                sel[i].n = sel[i].cap = 0;
+        }
+        ret->heaped = false;
+        return 0;
 }
 
-int reclaim_plan_build_ping(const reclaim_source *sources, size_t n, uint64_t need_bytes,
+static void selectors_done(selector *sel, unsigned n) {
+        if (!sel)
+                return;
+        for (unsigned i = 0; i < n; i++)
+                selector_done(&sel[i]);
+        free(sel);
+}
+
+static int plan_source(reclaim_plan *p, const reclaim_source *src, uint32_t index, const walk_root *root,
+                       const reclaim_run_opts *opts) {
+        reclaim_plan_source *ps = &p->sources[index];
+        uint64_t need_left = p->need_bytes == UINT64_MAX ? UINT64_MAX : p->need_bytes - p->planned_bytes;
+        uint64_t bytes_left = p->max_bytes - p->planned_bytes;
+        unsigned workers = reclaim_workers(opts);
+        _cleanup_(selector_done) selector merged = {};
+        _cleanup_free_ void **userdata = NULL;
+        selector *sel;
+        int r;
+
+        sel = calloc(workers, sizeof(selector));
+        userdata = calloc(workers, sizeof(void *));
+        if (!sel || !userdata) {
+                free(sel);
+                return -ENOMEM;
+        }
+        for (unsigned i = 0; i < workers; i++) {
+                sel[i] = (selector) {
+                        .source = index,
+                        .times = src->times,
+                        .cutoff_usec = ps->cutoff_usec,
+                        .patterns = src->patterns,
+                        .ps = ps,
+                        .target = need_left < bytes_left ? need_left : bytes_left,
+                        .max_files = p->max_files - p->n_files,
+                };
+                userdata[i] = &sel[i];
+        }
+
+        walk_params wp = {
+                .max_depth = src->max_depth ? src->max_depth : RECLAIM_DEPTH_DEFAULT,
+                .workers = workers,
+                .fn = on_file,
+                .userdata = userdata,
+                .ping = opts ? &opts->ping : NULL,
+        };
+        r = walk_tree(root, &wp, &ps->scanned);
+        for (unsigned i = 0; i < workers; i++) {
+                ps->eligible_files += sel[i].eligible_files;
+                ps->eligible_bytes += sel[i].eligible_bytes;
+                ps->peak_kept += sel[i].peak_kept; /* at most this many were held at once */
+        }
+        if (r >= 0)
+                r = selectors_merge(sel, workers, &merged);
+        selectors_done(sel, workers);
+        if (r < 0)
+                return r;
+        ps->walked = true;
+        return plan_take(p, &merged);
+}
+
+unsigned reclaim_workers(const reclaim_run_opts *opts) {
+        unsigned n = opts && opts->workers ? opts->workers : par_default_workers();
+        return n > PAR_WORKERS_MAX ? PAR_WORKERS_MAX : n;
+}
+
+int reclaim_plan_build_with(const reclaim_source *sources, size_t n, uint64_t need_bytes,
                             uint64_t max_bytes, uint64_t max_files, uint64_t now_usec,
-                            int (*ping)(void *ud), void *ud, reclaim_plan **ret, char **ret_error) {
+                            const reclaim_run_opts *opts, reclaim_plan **ret, char **ret_error) {
         _cleanup_reclaim_plan_ reclaim_plan *p = NULL;
         walk_root *roots = NULL;
         int r = 0;
@@ -365,7 +462,7 @@ int reclaim_plan_build_ping(const reclaim_source *sources, size_t n, uint64_t ne
                         p->capped = true;
                         break;
                 }
-                r = plan_source(p, &sources[i], (uint32_t) i, &roots[i], ping, ud);
+                r = plan_source(p, &sources[i], (uint32_t) i, &roots[i], opts);
                 if (r < 0) {
                         fail(ret_error, r, "source '%s': walking '%s' failed: %s", p->sources[i].name,
                              p->sources[i].root, strerror(-r));
@@ -386,8 +483,8 @@ finish:
 int reclaim_plan_build(const reclaim_source *sources, size_t n, uint64_t need_bytes,
                        uint64_t max_bytes, uint64_t max_files, uint64_t now_usec,
                        reclaim_plan **ret, char **ret_error) {
-        return reclaim_plan_build_ping(sources, n, need_bytes, max_bytes, max_files, now_usec, NULL,
-                                       NULL, ret, ret_error);
+        return reclaim_plan_build_with(sources, n, need_bytes, max_bytes, max_files, now_usec, NULL, ret,
+                                       ret_error);
 }
 
 /* ---- the shadow plan file --------------------------------------------------------- */

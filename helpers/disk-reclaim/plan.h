@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "parallel.h"
+
 /* Which timestamps the age rule looks at (a mask). Every selected stamp must be
  * older than the cutoff; btime counts only where statx() reports it. */
 typedef enum reclaim_time {
@@ -149,40 +151,53 @@ int reclaim_plan_build(const reclaim_source *sources, size_t n, uint64_t need_by
                        uint64_t max_bytes, uint64_t max_files, uint64_t now_usec,
                        reclaim_plan **ret, char **ret_error);
 
+/* How a plan is walked and executed. NULL everywhere means the defaults. */
+typedef struct reclaim_run_opts {
+        unsigned workers;               /* threads; 0 = par_default_workers() */
+        par_ping ping;                  /* watchdog keep-alive while work progresses */
+} reclaim_run_opts;
+
+/* The worker count @opts asks for (0 = the default), capped at PAR_WORKERS_MAX. */
+unsigned reclaim_workers(const reclaim_run_opts *opts);
+
 /**
- * reclaim_plan_build_ping() - reclaim_plan_build() that calls @ping(@ud)
- * every 1000 entries walked (watchdog keep-alive on large trees); a negative
- * return from @ping stops the walk and is returned. @ping may be NULL.
+ * reclaim_plan_build_with() - reclaim_plan_build() with @opts (may be NULL):
+ * each source's directories are read by opts->workers threads, and
+ * opts->ping is called while the walk progresses, never while it is stuck; a
+ * negative return from it stops the walk and is returned.
  */
-int reclaim_plan_build_ping(const reclaim_source *sources, size_t n, uint64_t need_bytes,
+int reclaim_plan_build_with(const reclaim_source *sources, size_t n, uint64_t need_bytes,
                             uint64_t max_bytes, uint64_t max_files, uint64_t now_usec,
-                            int (*ping)(void *ud), void *ud, reclaim_plan **ret, char **ret_error);
+                            const reclaim_run_opts *opts, reclaim_plan **ret, char **ret_error);
 
 /**
  * reclaim_plan_execute() - remove exactly the planned files.
  * @p: the plan; each file's outcome and error are filled in.
- * @ping: called about every 1000 files (watchdog keep-alive); a negative
- *   return stops the run and is returned. May be NULL.
- * @ud: passed to @ping.
+ * @opts: workers and watchdog ping (may be NULL: defaults, no ping). The
+ *   ping is called while removals progress, never while they are stuck; a
+ *   negative return stops the run and is returned.
  * @ret: per-source freed bytes/files and skip counts (reclaim_result_done()).
  *
  * The set removed is the plan's; the order is by source, then by directory,
- * then by inode (fewer opens, better locality). Each source root is re-opened
+ * then by inode (fewer opens, better locality), each source's directories
+ * shared out among opts->workers threads. Each source root is re-opened
  * and checked (same dev, inode, mount id); each parent directory is re-opened
- * once, component by component from the root fd with O_NOFOLLOW (same dev and
- * mount id, parent inode as walked) and held for its files; each file is re-checked
- * (regular, same dev/inode, one link, no sticky bit, still old enough and
- * its newest selected stamp unchanged since the walk),
- * opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK(|O_NOATIME), flock(LOCK_EX|LOCK_NB)ed,
- * and unlinked while the lock is held. Anything that changed is skipped with
- * a reason. Directories emptied by this run are removed afterwards (never a
- * root, never a directory that was empty before).
+ * once per run of its files, component by component from the root fd with
+ * O_NOFOLLOW (same dev and mount id, parent inode as walked) and held for
+ * those files; each file is opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY
+ * (|O_NOATIME), flock(LOCK_EX|LOCK_NB)ed, re-checked on that fd (regular,
+ * same dev/inode, one link, no sticky bit, still old enough and its newest
+ * selected stamp unchanged since the walk), and unlinked while the lock is
+ * held. Anything that changed is skipped with a reason. Directories emptied
+ * by this run are removed afterwards (never a root, never a directory that
+ * was empty before).
  *
  * Return: number of files removed (>= 0), or -errno when a source root can
- * no longer be trusted or @ping failed (files removed so far stay removed and
- * are counted in @ret, which is written in every case except -ENOMEM).
+ * no longer be trusted or the ping failed (files removed so far stay removed
+ * and are counted in @ret, which is written in every case except -ENOMEM;
+ * files never reached keep the outcome RECLAIM_PLANNED).
  */
-int reclaim_plan_execute(reclaim_plan *p, int (*ping)(void *ud), void *ud, reclaim_result *ret);
+int reclaim_plan_execute(reclaim_plan *p, const reclaim_run_opts *opts, reclaim_result *ret);
 
 /**
  * reclaim_plan_to_json() - the plan as JSON (the shadow plan file).

@@ -159,6 +159,7 @@ int disk_settings_from_policy(const heal_class_policy *pressure, const heal_clas
                 return r;
         s.max_bytes = get_u64(c, "max_bytes_per_run", 16ULL << 30);
         s.max_files = get_u64(c, "max_files_per_run", 100000);
+        s.workers = (unsigned) get_u64(c, "workers", 0); /* the schema bounds it */
         s.include_removable = get_bool(c, "include_removable");
         s.include_loop = get_bool(c, "include_loop");
 

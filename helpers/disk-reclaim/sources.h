@@ -29,6 +29,7 @@ typedef struct disk_settings {
         char **mounts; /* globs, may be empty */
         disk_thresholds thresholds;
         uint64_t max_bytes, max_files;
+        unsigned workers; /* 0: par_default_workers() */
         bool include_removable, include_loop;
         disk_source *sources;
         size_t n_sources;

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "heal/cleanup.h"
+#include "parallel.h"
 #include "walk.h"
 
 #define OPEN_PATH_FLAGS (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -176,7 +179,9 @@ int walk_open_dir(const walk_root *root, const char *reldir, size_t len, ino_t *
 
                 int nfd = openat(fd, name, OPEN_PATH_FLAGS);
                 if (nfd < 0)
-                        return errno == ENOENT ? -ENOENT : -ENOTDIR;
+                        return errno == ENOENT                                        ? -ENOENT
+                               : errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno
+                                                                                     : -ENOTDIR;
                 closep(&fd);
                 fd = nfd;
                 r = check_dir_fd(root, fd, &ino);
@@ -229,20 +234,38 @@ bool walk_file_removable(const struct statx *stx, dev_t dev, uint64_t mnt_id) {
         return true;
 }
 
-/* ---- the iterative walk ----------------------------------------------------- */
+/* ---- the walk: directories as tasks shared by worker threads ----------------- */
 
-typedef struct frame {
-        DIR *dir;
-        size_t len;     /* of the directory's relpath in the path buffer */
-        ino_t ino;
-} frame;
+/* A directory still to read. It holds no fd: a worker re-opens it from the
+ * root, component by component (walk_open_dir()), so a tree with many
+ * directories cannot run the process out of fds, and a directory swapped for
+ * a symlink or a mount after it was seen is never entered. */
+typedef struct dir_task {
+        char *relpath;          /* owned; "" for the root */
+        size_t len;
+        ino_t ino;              /* as statx() saw it from the parent */
+        unsigned depth;         /* of its entries: the root's entries are 1 */
+} dir_task;
 
-typedef struct walker {
+typedef struct walk_job {
         const walk_root *root;
-        frame *stack;
-        unsigned n;
+        const walk_params *params;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        dir_task *tasks;        /* a stack: depth first keeps it short */
+        size_t n, cap;
+        unsigned busy;          /* workers reading a directory, which may add tasks */
+        _Atomic bool failed;
+        _Atomic uint64_t scanned;
+} walk_job;
+
+/* Per worker: the path buffer and the directories found in the current one. */
+typedef struct walker {
         char *path;
         size_t cap;
+        dir_task *found;
+        size_t n_found, cap_found;
+        uint64_t scanned;
 } walker;
 
 /* Make room for @need bytes (NUL included) in the path buffer. */
@@ -260,7 +283,7 @@ static int path_reserve(walker *w, size_t need) {
         return 0;
 }
 
-/* Write "<dir>/<name>" into the path buffer after the top frame's directory. */
+/* Write "<dir>/<name>" into the path buffer after the directory's @dir_len bytes. */
 static int path_put(walker *w, size_t dir_len, const char *name, size_t *ret_len) {
         size_t n = strlen(name);
         size_t len = dir_len ? dir_len + 1 + n : n;
@@ -274,148 +297,250 @@ static int path_put(walker *w, size_t dir_len, const char *name, size_t *ret_len
         return 0;
 }
 
-static int push_dir(walker *w, int fd, size_t len, ino_t ino) {
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
+static void tasks_free(dir_task *t, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(t[i].relpath);
+}
+
+static int tasks_push(dir_task **t, size_t *n, size_t *cap, dir_task task) {
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                dir_task *nt = reallocarray(*t, c, sizeof(dir_task));
+                if (!nt)
+                        return -ENOMEM;
+                *t = nt;
+                *cap = c;
         }
-        w->stack[w->n++] = (frame) { .dir = d, .len = len, .ino = ino };
+        (*t)[(*n)++] = task;
         return 0;
 }
 
-/* A subdirectory seen by statx: enter it if it stays on our dev and mount and
- * the inode we open is the one we looked at (no swap in between). */
-static int enter_dir(walker *w, const frame *f, const char *name, const struct statx *stx,
-                     size_t len) {
-        const walk_root *root = w->root;
-        ino_t ino;
-
+/* Remember subdirectory @len bytes of the path buffer for later, if it stays
+ * on the root's dev and mount. */
+static int found_dir(const walk_root *root, walker *w, const struct statx *stx, size_t len,
+                     unsigned depth) {
         if (stx_dev(stx) != root->dev)
                 return 0;
         if ((stx->stx_mask & STATX_MNT_ID) && stx->stx_mnt_id != root->mnt_id)
                 return 0;
-
-        int fd = openat(dirfd(f->dir), name, OPEN_READ_FLAGS);
-        if (fd < 0)
-                return errno == ENOMEM || errno == EMFILE || errno == ENFILE ? -errno : 0;
-        int r = check_dir_fd(root, fd, &ino);
-        if (r < 0 || ino != stx->stx_ino) {
-                close(fd);
-                return r == -ENOMEM ? r : 0;
-        }
-        return push_dir(w, fd, len, ino);
+        char *relpath = strndup(w->path, len);
+        if (!relpath)
+                return -ENOMEM;
+        int r = tasks_push(&w->found, &w->n_found, &w->cap_found,
+                           (dir_task) { .relpath = relpath, .len = len, .ino = stx->stx_ino, .depth = depth });
+        if (r < 0)
+                free(relpath);
+        return r;
 }
 
-static void walker_done(walker *w) {
-        while (w->n > 0)
-                closedir(w->stack[--w->n].dir);
-        free(w->stack);
-        free(w->path);
+/* Open @t for reading; 0 (and *@ret_fd < 0) when it is to be skipped: gone,
+ * or no longer the directory that was seen. */
+static int open_task(const walk_root *root, const dir_task *t, int *ret_fd) {
+        _cleanup_close_ int pfd = -EBADF;
+        ino_t ino;
+        int r;
+
+        *ret_fd = -EBADF;
+        if (t->len == 0) {
+                int fd = openat(root->fd, ".", OPEN_READ_FLAGS);
+                if (fd < 0)
+                        return -errno;
+                r = check_dir_fd(root, fd, &ino);
+                if (r >= 0 && ino != root->ino)
+                        r = -ESTALE;
+                if (r < 0) {
+                        close(fd);
+                        return r;
+                }
+                *ret_fd = fd;
+                return 0;
+        }
+
+        pfd = walk_open_dir(root, t->relpath, t->len, &ino);
+        if (pfd == -ENOMEM || pfd == -EMFILE || pfd == -ENFILE)
+                return pfd;
+        if (pfd < 0 || ino != t->ino)
+                return 0;
+        int fd = openat(pfd, ".", OPEN_READ_FLAGS);
+        if (fd < 0)
+                return errno == ENOMEM || errno == EMFILE || errno == ENFILE ? -errno : 0;
+        *ret_fd = fd;
+        return 0;
 }
 
 static bool is_dot(const char *n) {
         return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
 }
 
-int walk_tree(const walk_root *root, unsigned max_depth, walk_fn fn, void *userdata,
-              walk_ping_fn ping, void *ping_userdata, uint64_t *ret_scanned) {
-        _cleanup_(walker_done) walker w = { .root = root };
-        uint64_t scanned = 0;
-        ino_t ino;
-        int r;
+static bool job_stopping(walk_job *j, const par_worker *pw) {
+        return atomic_load_explicit(pw->stop, memory_order_relaxed) ||
+               atomic_load_explicit(&j->failed, memory_order_relaxed);
+}
 
-        if (max_depth == 0)
-                return 0;
-        w.stack = calloc(max_depth, sizeof(frame));
-        if (!w.stack)
-                return -ENOMEM;
-        r = path_reserve(&w, 256);
-        if (r < 0)
+/* Read one directory: files go to the callback, subdirectories to w->found. */
+static int walk_dir(walk_job *j, par_worker *pw, walker *w, const dir_task *t) {
+        const walk_root *root = j->root;
+        const walk_params *p = j->params;
+        void *userdata = p->userdata ? p->userdata[pw->index] : NULL;
+        struct dirent *de;
+        int fd, r;
+
+        r = open_task(root, t, &fd);
+        if (r < 0 || fd < 0)
                 return r;
-        w.path[0] = '\0';
-
-        int fd = openat(root->fd, ".", OPEN_READ_FLAGS);
-        if (fd < 0)
-                return -errno;
-        r = check_dir_fd(root, fd, &ino);
-        if (r >= 0 && ino != root->ino)
-                r = -ESTALE;
-        if (r < 0) {
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                r = -errno;
                 close(fd);
                 return r;
         }
-        r = push_dir(&w, fd, 0, ino);
-        if (r < 0)
-                return r;
 
-        while (w.n > 0) {
-                frame *f = &w.stack[w.n - 1];
-                unsigned depth = w.n; /* of the entries of f */
-                struct dirent *de;
+        r = path_reserve(w, t->len + 1);
+        if (r >= 0) {
+                memcpy(w->path, t->relpath, t->len);
+                w->path[t->len] = '\0';
+        }
+        /* readdir() returning NULL is the end, or the directory vanished under us: done either way. */
+        while (r >= 0 && (de = readdir(d))) {
                 struct statx stx;
                 size_t len;
 
-                errno = 0;
-                de = readdir(f->dir);
-                if (!de) {
-                        /* End of directory, or it vanished under us: either way, done with it. */
-                        closedir(f->dir);
-                        w.n--;
-                        continue;
-                }
                 if (is_dot(de->d_name))
                         continue;
-                if (++scanned % 1000 == 0 && ping) {
-                        r = ping(ping_userdata);
-                        if (r < 0)
-                                return r;
+                if (++w->scanned % 256 == 0) {
+                        atomic_store_explicit(&pw->progress, w->scanned, memory_order_relaxed);
+                        if (job_stopping(j, pw)) {
+                                r = -ECANCELED;
+                                break;
+                        }
                 }
 
                 /* The file type from readdir spares a statx for what we never touch. */
                 if (de->d_type != DT_REG && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
                         continue;
                 if (de->d_type == DT_DIR &&
-                    (depth >= max_depth || strcmp(de->d_name, "lost+found") == 0))
+                    (t->depth >= p->max_depth || strcmp(de->d_name, "lost+found") == 0))
                         continue;
 
-                if (statx(dirfd(f->dir), de->d_name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-                          WALK_STATX_MASK, &stx) < 0) {
+                if (statx(dirfd(d), de->d_name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, WALK_STATX_MASK,
+                          &stx) < 0) {
                         if (errno == ENOMEM)
-                                return -ENOMEM;
+                                r = -ENOMEM;
                         continue; /* gone meanwhile, or not ours to look at */
                 }
 
-                r = path_put(&w, f->len, de->d_name, &len);
+                r = path_put(w, t->len, de->d_name, &len);
                 if (r < 0)
-                        return r;
+                        break;
 
                 if (S_ISDIR(stx.stx_mode)) {
-                        if (depth >= max_depth || strcmp(de->d_name, "lost+found") == 0)
-                                continue;
-                        r = enter_dir(&w, f, de->d_name, &stx, len);
-                        if (r < 0)
-                                return r;
+                        if (t->depth < p->max_depth && strcmp(de->d_name, "lost+found") != 0)
+                                r = found_dir(root, w, &stx, len, t->depth + 1);
                         continue;
                 }
                 if (!walk_file_removable(&stx, root->dev, root->mnt_id))
                         continue;
 
                 walk_entry e = {
-                        .relpath = w.path,
-                        .dir_len = f->len,
-                        .name = w.path + (f->len ? f->len + 1 : 0),
-                        .dir_ino = f->ino,
+                        .relpath = w->path,
+                        .dir_len = t->len,
+                        .name = w->path + (t->len ? t->len + 1 : 0),
+                        .dir_ino = t->ino,
                         .stx = &stx,
-                        .depth = depth,
+                        .depth = t->depth,
                 };
-                r = fn(&e, userdata);
-                if (r < 0)
-                        return r;
+                r = p->fn(&e, userdata);
         }
+        closedir(d);
+        atomic_store_explicit(&pw->progress, w->scanned, memory_order_relaxed);
+        return r;
+}
 
+/* Take a task, waiting while others may still add some. False: all done. */
+static bool job_take(walk_job *j, const par_worker *pw, dir_task *ret) {
+        bool ok = false;
+
+        pthread_mutex_lock(&j->lock);
+        for (;;) {
+                if (atomic_load(&j->failed) || atomic_load(pw->stop))
+                        break;
+                if (j->n > 0) {
+                        *ret = j->tasks[--j->n];
+                        j->busy++;
+                        ok = true;
+                        break;
+                }
+                if (j->busy == 0)
+                        break;
+                pthread_cond_wait(&j->cond, &j->lock);
+        }
+        pthread_mutex_unlock(&j->lock);
+        return ok;
+}
+
+/* Hand over what the last directory held, and say whether it failed. */
+static int job_release(walk_job *j, walker *w, int r) {
+        pthread_mutex_lock(&j->lock);
+        for (size_t i = 0; r >= 0 && i < w->n_found; i++) {
+                r = tasks_push(&j->tasks, &j->n, &j->cap, w->found[i]);
+                if (r >= 0)
+                        w->found[i].relpath = NULL;
+        }
+        if (r < 0)
+                atomic_store(&j->failed, true);
+        j->busy--;
+        pthread_cond_broadcast(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+
+        tasks_free(w->found, w->n_found);
+        w->n_found = 0;
+        return r;
+}
+
+static int walk_worker(par_worker *pw) {
+        walk_job *j = pw->userdata;
+        walker w = {};
+        dir_task t;
+        int r = 0;
+
+        while (r >= 0 && job_take(j, pw, &t)) {
+                r = walk_dir(j, pw, &w, &t);
+                free(t.relpath);
+                r = job_release(j, &w, r);
+        }
+        atomic_fetch_add(&j->scanned, w.scanned);
+        free(w.found);
+        free(w.path);
+        return r;
+}
+
+int walk_tree(const walk_root *root, const walk_params *params, uint64_t *ret_scanned) {
+        walk_job j = { .root = root, .params = params };
+        int r;
+
+        if (params->max_depth == 0)
+                return 0;
+        j.tasks = calloc(1, sizeof(dir_task));
+        if (!j.tasks)
+                return -ENOMEM;
+        j.tasks[0] = (dir_task) { .relpath = strdup(""), .ino = root->ino, .depth = 1 };
+        if (!j.tasks[0].relpath) {
+                free(j.tasks);
+                return -ENOMEM;
+        }
+        j.n = j.cap = 1;
+        pthread_mutex_init(&j.lock, NULL);
+        pthread_cond_init(&j.cond, NULL);
+
+        r = par_run(params->workers, walk_worker, &j, params->ping);
+
+        tasks_free(j.tasks, j.n);
+        free(j.tasks);
+        pthread_cond_destroy(&j.cond);
+        pthread_mutex_destroy(&j.lock);
+        if (r < 0)
+                return r;
         if (ret_scanned)
-                *ret_scanned = scanned;
+                *ret_scanned = atomic_load(&j.scanned);
         return 0;
 }

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "parallel.h"
+
 /* What the walk and the deletion ask statx() for. */
 #define WALK_STATX_MASK                                                                            \
         (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_INO | STATX_ATIME | STATX_MTIME |           \
@@ -32,7 +34,6 @@ typedef struct walk_entry {
 } walk_entry;
 
 typedef int (*walk_fn)(const walk_entry *e, void *userdata);
-typedef int (*walk_ping_fn)(void *userdata);
 
 /**
  * walk_root_open() - open @path component by component from "/", never
@@ -52,25 +53,40 @@ void walk_root_done(walk_root *r);
  *
  * Return: the fd (>= 0, owned by the caller) with *@ret_ino, or -ENOENT,
  * -ENOTDIR (a component is not a directory: a symlink, say), -EXDEV (another
- * filesystem or mount) or another -errno.
+ * filesystem or mount), -EMFILE/-ENFILE/-ENOMEM, or another -errno.
  */
 int walk_open_dir(const walk_root *root, const char *reldir, size_t len, ino_t *ret_ino);
 
+/* How walk_tree() goes about it. */
+typedef struct walk_params {
+        unsigned max_depth;     /* the root's entries are depth 1; 0 = walk nothing */
+        unsigned workers;       /* threads reading directories (0 = 1, at most PAR_WORKERS_MAX) */
+        walk_fn fn;
+        /* fn's userdata for worker i is userdata[i] (NULL: NULL for all): one
+         * worker's calls never overlap, different workers' do. */
+        void *const *userdata;
+        const par_ping *ping;   /* from the calling thread while the walk progresses; may be NULL */
+} walk_params;
+
 /**
- * walk_tree() - call @fn for every regular file under @root down to
- * @max_depth that is on the root's filesystem and mount, has one link and no
- * sticky bit. Symlinks, sockets, FIFOs and devices are never stat()ed or
+ * walk_tree() - call @p->fn for every regular file under @root down to
+ * @p->max_depth that is on the root's filesystem and mount, has one link and
+ * no sticky bit. Symlinks, sockets, FIFOs and devices are never stat()ed or
  * opened; "lost+found" and directories on another dev or mount id are not
- * entered. A directory that vanishes or cannot be read is skipped.
+ * entered. A directory that vanishes, cannot be read, or is no longer the
+ * inode seen from its parent when its turn comes is skipped.
  *
- * @ping (may be NULL) is called every 1000 entries; a negative return stops
- * the walk.
+ * Directories are read by @p->workers threads, each taking whole directories,
+ * so the order of the calls is not the order of the tree. @p->ping is called
+ * from the calling thread about every ping period in which the walk moved, never
+ * while it is stuck (a hung mount under a source stays visible to systemd's
+ * watchdog); a negative return stops the walk.
  *
- * Return: 0, a negative return of @fn or @ping (stops the walk), or -errno
- * (-ENOMEM, -EMFILE). *@ret_scanned counts entries looked at (may be NULL).
+ * Return: 0, the first negative return of @p->fn or @p->ping (stops the
+ * walk), or -errno (-ENOMEM, -EMFILE, -ESTALE when the root is no longer the
+ * pinned inode). *@ret_scanned counts entries looked at (may be NULL).
  */
-int walk_tree(const walk_root *root, unsigned max_depth, walk_fn fn, void *userdata,
-              walk_ping_fn ping, void *ping_userdata, uint64_t *ret_scanned);
+int walk_tree(const walk_root *root, const walk_params *p, uint64_t *ret_scanned);
 
 /* Mount id of an open fd: statx(STATX_MNT_ID), else name_to_handle_at(). */
 int walk_fd_mount_id(int fd, uint64_t *ret);

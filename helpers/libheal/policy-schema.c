@@ -172,6 +172,8 @@ static const heal_schema_key class_keys[] = {
             "disk-reclaim: a plan needing more bytes than this is refused and escalated"),
         INT("max_files_per_run", 1, 1000000000, "100000",
             "disk-reclaim: a plan needing more files than this is refused and escalated"),
+        INT("workers", 0, 16, "0",
+            "disk-reclaim: threads that walk the sources and remove files; 0: one per CPU it may run on, at most 4"),
         BOOL("include_removable", "false", "disk-reclaim: also watch removable media"),
         BOOL("include_loop", "false", "disk-reclaim: also watch loop devices"),
         { .name = "sources", .type = HEAL_SCHEMA_ARRAY, .children = disk_source_keys, .def = DISK_DEFAULT_SOURCES,

@@ -292,29 +292,30 @@ static int run_bound(const char *root, bound_kind kind, unsigned workers) {
         return 0;
 }
 
-static int run_heal(const char *root, uint64_t min_age_s, uint64_t need) {
+static int run_heal(const char *root, uint64_t min_age_s, uint64_t need, unsigned workers) {
         _cleanup_reclaim_plan_ reclaim_plan *p = NULL;
         _cleanup_free_ char *error = NULL;
         reclaim_source s = { .name = "bench", .root = root, .min_age_s = min_age_s, .times = RECLAIM_TIME_MTIME };
         reclaim_result res = {};
 
         double t0 = now_s();
-        int r = reclaim_plan_build(&s, 1, need, UINT64_MAX, UINT64_MAX, wall_usec(), &p, &error);
+        reclaim_run_opts opts = { .workers = workers };
+        int r = reclaim_plan_build_with(&s, 1, need, UINT64_MAX, UINT64_MAX, wall_usec(), &opts, &p, &error);
         if (r < 0) {
                 fprintf(stderr, "plan: %s\n", error ? error : strerror(-r));
                 return r;
         }
         double t1 = now_s();
-        r = reclaim_plan_execute(p, NULL, NULL, &res);
+        r = reclaim_plan_execute(p, &opts, &res);
         double t2 = now_s();
         if (r < 0) {
                 fprintf(stderr, "execute: %s\n", strerror(-r));
                 reclaim_result_done(&res);
                 return r;
         }
-        printf("heal files=%" PRIu64 " bytes=%" PRIu64 " skipped=%" PRIu64 " scanned=%" PRIu64
+        printf("heal workers=%u files=%" PRIu64 " bytes=%" PRIu64 " skipped=%" PRIu64 " scanned=%" PRIu64
                " peak_kept=%" PRIu64 " plan_s=%.3f exec_s=%.3f total_s=%.3f peak_rss_kib=%ld\n",
-               res.freed_files, res.freed_bytes, res.skipped_files, p->sources[0].scanned,
+               reclaim_workers(&opts), res.freed_files, res.freed_bytes, res.skipped_files, p->sources[0].scanned,
                p->sources[0].peak_kept, t1 - t0, t2 - t1, t2 - t0, peak_rss_kib());
         reclaim_result_done(&res);
         return 0;
@@ -350,8 +351,8 @@ static int self_run(void) {
                 printf("%-9s ", modes[i]);
                 fflush(stdout);
                 r = i == 0 ? run_floor(tree)
-                    : i == 1 ? run_heal(tree, DAY_S, UINT64_MAX)
-                             : run_heal(tree, DAY_S, n / 10 * 4096);
+                    : i == 1 ? run_heal(tree, DAY_S, UINT64_MAX, 0)
+                             : run_heal(tree, DAY_S, n / 10 * 4096, 0);
                 if (r < 0)
                         break;
                 char *cmd = NULL;
@@ -371,7 +372,7 @@ static int self_run(void) {
 static void usage(void) {
         fprintf(stderr, "usage: bench-disk-reclaim                        small self-contained run\n"
                         "       bench-disk-reclaim mktree ROOT N PER_DIR SIZE\n"
-                        "       bench-disk-reclaim heal ROOT MIN_AGE_S NEED_BYTES|all\n"
+                        "       bench-disk-reclaim heal ROOT MIN_AGE_S NEED_BYTES|all [WORKERS]  (0: the default)\n"
                         "       bench-disk-reclaim floor ROOT\n"
                         "       bench-disk-reclaim rules ROOT [WORKERS]     the safety rules' per-file syscalls, nothing else\n"
                         "       bench-disk-reclaim rulesmin ROOT [WORKERS]  the same without the statx() before open()\n"
@@ -387,9 +388,10 @@ int main(int argc, char **argv) {
         else if (argc == 6 && strcmp(argv[1], "mktree") == 0 && parse_u64(argv[3], &a) == 0 &&
                  parse_u64(argv[4], &b) == 0 && parse_u64(argv[5], &c) == 0)
                 r = mktree(argv[2], a, b, c);
-        else if (argc == 5 && strcmp(argv[1], "heal") == 0 && parse_u64(argv[3], &a) == 0 &&
+        else if ((argc == 5 || (argc == 6 && parse_u64(argv[5], &c) == 0 && c <= PAR_WORKERS_MAX)) &&
+                 strcmp(argv[1], "heal") == 0 && parse_u64(argv[3], &a) == 0 &&
                  (strcmp(argv[4], "all") == 0 ? (b = UINT64_MAX, 1) : parse_u64(argv[4], &b) == 0))
-                r = run_heal(argv[2], a, b);
+                r = run_heal(argv[2], a, b, argc == 6 ? (unsigned) c : 0);
         else if (argc == 3 && strcmp(argv[1], "floor") == 0)
                 r = run_floor(argv[2]);
         else if ((argc == 3 || (argc == 4 && parse_u64(argv[3], &a) == 0 && a >= 1 && a <= 64)) &&

@@ -393,17 +393,22 @@ scenario_journal() {
 # when the abort cannot wake it, kills it; the unit's OnFailure= escalates to a human; nothing is deleted.
 fuse_mounted() { sb_sh 'grep -q " $1 " /proc/self/mountinfo' "$MNT/cache/hang"; }
 reclaim_pid() { sb_exec systemctl show -P MainPID "$UNIT"; }
-# The helper waits in the kernel: state D (the first field after its command in its stat line).
-reclaim_in_d_state() {
+# The thread of the helper that waits in the kernel: state D (the first field after its command in
+# its stat line). The walk runs on worker threads, so it is one of the process's tasks, not the main one.
+reclaim_d_task() {
         local pid
         pid=$(reclaim_pid)
-        [ -n "$pid" ] && [ "$pid" != 0 ] && sb_sh 'sed "s/.*) //" "/proc/$1/stat" | cut -d" " -f1 | grep -qx D' "$pid"
+        [ -n "$pid" ] && [ "$pid" != 0 ] &&
+                sb_sh 'for t in /proc/$1/task/*; do
+                               [ "$(sed "s/.*) //" "$t/stat" | cut -d" " -f1)" = D ] && { echo "$t"; exit 0; }
+                       done; exit 1' "$pid"
 }
+reclaim_in_d_state() { reclaim_d_task >/dev/null; }
 reclaim_failed() { [ "$(sb_exec systemctl show -P ActiveState "$UNIT")" = failed ]; }
 self_escalated() { [ "$(events heal-self escalated "HEAL_TARGET=$UNIT")" -ge 1 ]; }
 
 scenario_hung_walk() {
-        local before pid wchan
+        local before task wchan
         reset
         populate
         policy live 0
@@ -420,9 +425,9 @@ scenario_hung_walk() {
         sb_exec systemctl daemon-reload
         sb_exec systemctl start --no-block "$UNIT"
         if sb_wait_for 30 reclaim_in_d_state; then
-                pid=$(reclaim_pid)
-                wchan=$(sb_exec cat "/proc/$pid/wchan")
-                pass "hung walk: the helper waits in the kernel (D, wchan $wchan)"
+                task=$(reclaim_d_task)
+                wchan=$(sb_exec cat "$task/wchan")
+                pass "hung walk: a thread of the helper waits in the kernel (D, wchan $wchan)"
         else
                 fail "hung walk: the helper never hung on the FUSE mount"
         fi

@@ -48,7 +48,7 @@ static bool plan_has(const reclaim_plan *p, const char *relpath) {
 
 static int execute(reclaim_plan *p, reclaim_result *res) {
         *res = (reclaim_result) {};
-        return reclaim_plan_execute(p, NULL, NULL, res);
+        return reclaim_plan_execute(p, NULL, res);
 }
 
 static void expect_refused(const char *root, int err, unsigned times, unsigned depth) {
@@ -362,33 +362,54 @@ static void test_changed_since_plan(void) {
         test_rm_rf(base);
 }
 
-static int count_ping(void *ud) {
+static int stop_ping(void *ud) {
         int *n = ud;
-        return ++*n >= 2 ? -ECANCELED : 0;
+        ++*n;
+        return -ECANCELED;
 }
 
-/* ping() every 1000 files; its error stops the run where it is. */
+/* The ping comes while removals progress, from the calling thread; its error
+ * stops every worker where it is: what was removed is counted, what was not
+ * reached stays "planned" and on disk. */
 static void test_ping(void) {
         _cleanup_free_ char *root = test_tmpdir();
+        enum { N = 10000 };
         char rel[32];
         int pings = 0;
 
-        for (int i = 0; i < 2500; i++) {
-                snprintf(rel, sizeof(rel), "f%04d", i);
+        for (int i = 0; i < N; i++) {
+                snprintf(rel, sizeof(rel), "d%d/f%04d", i % 10, i);
                 fx_file(root, rel, 0, 9 * DAY_S);
         }
+        reclaim_run_opts o = { .workers = 2, .ping = { .fn = stop_ping, .userdata = &pings, .period_ms = 1 } };
+
+        /* The walk first: the plan is refused, not cut short. */
+        reclaim_source s = src_all(root);
+        reclaim_plan *q = (reclaim_plan *) 0x1;
+        ASSERT_EQ(reclaim_plan_build_with(&s, 1, UINT64_MAX, UINT64_MAX, UINT64_MAX, fx_now_usec(), &o, &q, NULL),
+                  -ECANCELED);
+        ASSERT_TRUE(q == (reclaim_plan *) 0x1);
+        ASSERT_EQ(pings, 1);
+
+        pings = 0;
         _cleanup_reclaim_plan_ reclaim_plan *p = plan_all(root, 0);
-        ASSERT_EQ(p->n_files, 2500);
+        ASSERT_EQ(p->n_files, N);
         reclaim_result res = {};
-        ASSERT_EQ(reclaim_plan_execute(p, count_ping, &pings, &res), -ECANCELED);
-        ASSERT_EQ(pings, 2);
-        ASSERT_EQ(res.freed_files, 2000);
-        size_t untouched = 0;
-        for (size_t i = 0; i < p->n_files; i++)
-                untouched += p->files[i].outcome == RECLAIM_PLANNED;
-        ASSERT_EQ(untouched, 500);
+        ASSERT_EQ(reclaim_plan_execute(p, &o, &res), -ECANCELED);
+        ASSERT_EQ(pings, 1);
+        size_t untouched = 0, deleted = 0;
+        for (size_t i = 0; i < p->n_files; i++) {
+                const reclaim_file *f = &p->files[i];
+                ASSERT_TRUE(f->outcome == RECLAIM_PLANNED || f->outcome == RECLAIM_DELETED);
+                untouched += f->outcome == RECLAIM_PLANNED;
+                deleted += f->outcome == RECLAIM_DELETED;
+                ASSERT_EQ(fx_exists(root, f->relpath), f->outcome == RECLAIM_PLANNED);
+        }
+        ASSERT_TRUE(untouched > 0 && deleted > 0);
+        ASSERT_EQ(res.freed_files, deleted);
         ASSERT_EQ(res.skipped_files, 0);
         reclaim_result_done(&res);
+
         test_rm_rf(root);
 }
 
