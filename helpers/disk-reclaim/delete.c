@@ -172,10 +172,15 @@ static reclaim_outcome delete_one(const reclaim_plan_source *ps, const parent *d
         return RECLAIM_DELETED;
 }
 
-static size_t dir_len_of(const char *relpath) {
-        const char *slash = strrchr(relpath, '/');
-        return slash ? (size_t) (slash - relpath) : 0;
-}
+/* One file in execution order, with the keys of that order copied out of the
+ * plan so that sorting compares integers in one small array. */
+typedef struct order_entry {
+        uint32_t source;
+        ino_t dir_ino;
+        ino_t ino;
+        size_t index;
+        size_t dir_len;
+} order_entry;
 
 /* ---- directories emptied by the run ------------------------------------------ */
 
@@ -243,23 +248,25 @@ static int dirrefs_push(dirref **d, size_t *n, size_t *cap, dirref ref) {
         return 0;
 }
 
-/* The parents of the files removed from source @s, and their parents up to
- * (not including) the root, deepest first; a directory empty before the run
- * is never among them. */
-static int remove_emptied_dirs(const reclaim_plan *p, uint32_t s, const walk_root *root,
-                               uint64_t *ret_removed) {
+/* The parents of the files of order[start, end) (one source) that were
+ * removed, and their parents up to (not including) the root, deepest first;
+ * a directory empty before the run is never among them. Files come grouped by
+ * directory, so the list starts with one entry per directory, not per file
+ * (a directory seen under two names during the walk may keep one of them). */
+static int remove_emptied_dirs(const reclaim_plan *p, const order_entry *order, size_t start, size_t end,
+                               const walk_root *root, uint64_t *ret_removed) {
         _cleanup_free_ dirref *d = NULL;
         size_t n = 0, cap = 0;
+        const order_entry *last = NULL;
 
-        for (size_t i = 0; i < p->n_files; i++) {
-                const reclaim_file *f = &p->files[i];
-                const char *slash;
-                if (f->source != s || f->outcome != RECLAIM_DELETED || !(slash = strrchr(f->relpath, '/')))
+        for (size_t k = start; k < end; k++) {
+                const order_entry *o = &order[k];
+                if (o->dir_len == 0 || p->files[o->index].outcome != RECLAIM_DELETED)
                         continue;
-                dirref ref = { f->relpath, (size_t) (slash - f->relpath) };
-                if (n > 0 && cmp_dirref(&d[n - 1], &ref) == 0)
+                if (last && last->dir_ino == o->dir_ino && last->dir_len == o->dir_len)
                         continue;
-                if (dirrefs_push(&d, &n, &cap, ref) < 0)
+                last = o;
+                if (dirrefs_push(&d, &n, &cap, (dirref) { p->files[o->index].relpath, o->dir_len }) < 0)
                         return -ENOMEM;
         }
         n = dirrefs_uniq(d, n);
@@ -302,16 +309,6 @@ static void account(reclaim_result *res, const reclaim_file *f) {
                 res->skipped_files++;
         }
 }
-
-/* One file in execution order, with the keys of that order copied out of the
- * plan so that sorting compares integers in one small array. */
-typedef struct order_entry {
-        uint32_t source;
-        ino_t dir_ino;
-        ino_t ino;
-        size_t index;
-        size_t dir_len;
-} order_entry;
 
 /* Execution order: by source, then by directory (one parent open per run of
  * a directory's files), then by inode. The directory is known by the inode
@@ -378,16 +375,17 @@ static int exec_worker(par_worker *w) {
         return 0;
 }
 
-/* Cut order[start, end) (one source) into runs of one directory, RUN_MAX at most. */
-static size_t cut_runs(const reclaim_plan *p, const order_entry *order, size_t start, size_t end,
-                       size_t *runs) {
+/* Cut order[start, end) (one source) into runs of one directory, RUN_MAX at
+ * most. A directory is known here by its inode when walked; should one inode
+ * have been seen under two names, the worker still opens each file's own
+ * parent by its path (parent_is()), so a run is only a unit of work. */
+static size_t cut_runs(const order_entry *order, size_t start, size_t end, size_t *runs) {
         size_t n = 0;
 
         for (size_t k = start; k < end; k++) {
                 const order_entry *o = &order[k];
-                bool same = k > start && k - runs[n - 1] < RUN_MAX && o->dir_len == order[k - 1].dir_len &&
-                            memcmp(p->files[o->index].relpath, p->files[order[k - 1].index].relpath,
-                                   o->dir_len) == 0;
+                bool same = k > start && k - runs[n - 1] < RUN_MAX && o->dir_ino == order[k - 1].dir_ino &&
+                            o->dir_len == order[k - 1].dir_len;
                 if (!same)
                         runs[n++] = k;
         }
@@ -399,7 +397,7 @@ static size_t cut_runs(const reclaim_plan *p, const order_entry *order, size_t s
  * directories they leave empty. */
 static int execute_source(reclaim_plan *p, const order_entry *order, size_t start, size_t end,
                           size_t *runs, const reclaim_run_opts *opts, reclaim_result *res) {
-        uint32_t s = p->files[order[start].index].source;
+        uint32_t s = order[start].source;
         walk_root root = { .fd = -EBADF };
         int r;
 
@@ -409,7 +407,7 @@ static int execute_source(reclaim_plan *p, const order_entry *order, size_t star
                 return r;
 
         exec_job j = { .p = p, .order = order, .root = &root, .runs = runs };
-        j.n_runs = cut_runs(p, order, start, end, runs);
+        j.n_runs = cut_runs(order, start, end, runs);
         r = par_run(reclaim_workers(opts), exec_worker, &j, opts ? &opts->ping : NULL);
 
         /* Files a stopped run never reached are still "planned": not counted. */
@@ -419,7 +417,7 @@ static int execute_source(reclaim_plan *p, const order_entry *order, size_t star
                         account(res, f);
         }
         if (r >= 0)
-                r = remove_emptied_dirs(p, s, &root, &res->dirs_removed);
+                r = remove_emptied_dirs(p, order, start, end, &root, &res->dirs_removed);
         walk_root_done(&root);
         return r;
 }
@@ -445,12 +443,12 @@ int reclaim_plan_execute(reclaim_plan *p, const reclaim_run_opts *opts, reclaim_
                         .dir_ino = f->dir_ino,
                         .ino = f->ino,
                         .index = i,
-                        .dir_len = dir_len_of(f->relpath),
+                        .dir_len = f->dir_len,
                 };
                 p->files[i].outcome = RECLAIM_PLANNED;
         }
         if (p->n_files > 1)
-                qsort(order, p->n_files, sizeof(order_entry), cmp_order);
+                (void) par_sort(order, p->n_files, sizeof(order_entry), cmp_order, reclaim_workers(opts));
 
         for (size_t start = 0, end; r >= 0 && start < p->n_files; start = end) {
                 uint32_t s = order[start].source;

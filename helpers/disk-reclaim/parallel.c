@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "parallel.h"
@@ -144,6 +145,87 @@ int par_run(unsigned workers, par_fn fn, void *userdata, const par_ping *ping) {
         pthread_cond_destroy(&s.cond);
         pthread_mutex_destroy(&s.lock);
         return r;
+}
+
+/* ---- sorting ---------------------------------------------------------------- */
+
+/* Below this, one qsort() is quicker than starting threads. */
+#define PAR_SORT_MIN 8192
+
+typedef struct sort_job {
+        char *base;
+        size_t size, n_chunks;
+        size_t *bounds;         /* chunk i is [bounds[i], bounds[i + 1]) */
+        int (*cmp)(const void *, const void *);
+        _Atomic size_t next;
+} sort_job;
+
+static int sort_worker(par_worker *w) {
+        sort_job *j = w->userdata;
+        for (size_t c; (c = atomic_fetch_add(&j->next, 1)) < j->n_chunks;)
+                qsort(j->base + j->bounds[c] * j->size, j->bounds[c + 1] - j->bounds[c], j->size, j->cmp);
+        return 0;
+}
+
+/* Merge the sorted chunks of @j into @out: the smallest head each time. */
+static void merge_chunks(const sort_job *j, char *out) {
+        size_t head[PAR_WORKERS_MAX];
+
+        for (size_t c = 0; c < j->n_chunks; c++)
+                head[c] = j->bounds[c];
+        for (;;) {
+                const char *min = NULL;
+                size_t from = 0;
+                for (size_t c = 0; c < j->n_chunks; c++) {
+                        if (head[c] == j->bounds[c + 1])
+                                continue;
+                        const char *e = j->base + head[c] * j->size;
+                        if (!min || j->cmp(e, min) < 0) {
+                                min = e;
+                                from = c;
+                        }
+                }
+                if (!min)
+                        return;
+                memcpy(out, min, j->size);
+                out += j->size;
+                head[from]++;
+        }
+}
+
+int par_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *), unsigned workers) {
+        size_t bounds[PAR_WORKERS_MAX + 1];
+        size_t bytes;
+
+        if (workers > PAR_WORKERS_MAX)
+                workers = PAR_WORKERS_MAX;
+        if (workers <= 1 || n < PAR_SORT_MIN) {
+                qsort(base, n, size, cmp);
+                return 0;
+        }
+        if (__builtin_mul_overflow(n, size, &bytes)) {
+                qsort(base, n, size, cmp);
+                return -ENOMEM;
+        }
+
+        sort_job j = { .base = base, .size = size, .n_chunks = workers, .bounds = bounds, .cmp = cmp };
+        for (size_t c = 0; c <= workers; c++)
+                bounds[c] = n / workers * c + (c == workers ? n % workers : 0);
+        /* Fewer threads than asked sort all the chunks all the same; none at all, qsort() here. */
+        if (par_run(workers, sort_worker, &j, NULL) < 0) {
+                qsort(base, n, size, cmp);
+                return 0;
+        }
+        /* Taken only now: qsort()'s own buffers are gone, so the peak is no higher than one qsort()'s. */
+        char *out = malloc(bytes);
+        if (!out) {
+                qsort(base, n, size, cmp); /* merges the sorted chunks in place, if slowly */
+                return -ENOMEM;
+        }
+        merge_chunks(&j, out);
+        memcpy(base, out, bytes);
+        free(out);
+        return 0;
 }
 
 unsigned par_default_workers(void) {

@@ -2,6 +2,8 @@
 /* Choosing what to remove: each source walked once, its oldest eligible files
  * kept in a bounded max-heap that just covers what is still needed. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,10 +95,29 @@ typedef struct selector {
         int64_t cutoff_usec;
         char **patterns;
         reclaim_plan_source *ps;        /* read only while the walk runs */
-        uint64_t eligible_files, eligible_bytes;
         uint64_t peak_kept;
         bool heaped;                    /* heap[] is a max-heap (youngest on top), not just an array */
+
+        /* The walk's workers share one selector, so together they hold no
+         * more than the target needs. They hand it candidates in batches
+         * under the lock; what is younger than the youngest kept, once the
+         * target is covered, they drop without taking it (covered_stamp is
+         * that youngest stamp, or INT64_MAX while not covered; it only
+         * decreases, so a stale read just lets a candidate through to the
+         * exact check). */
+        pthread_mutex_t lock;
+        _Atomic int64_t covered_stamp;
 } selector;
+
+/* What one walking worker gathers before it takes the selector's lock. */
+#define BATCH_MAX 256
+
+typedef struct gatherer {
+        selector *s;
+        reclaim_file batch[BATCH_MAX];
+        size_t n;
+        uint64_t eligible_files, eligible_bytes;
+} gatherer;
 
 /* Oldest first; ties by path, so a shadow run and a live run choose alike. */
 static bool older(int64_t a_stamp, const char *a_path, int64_t b_stamp, const char *b_path) {
@@ -157,6 +178,15 @@ static void selector_pop(selector *s) {
         sift_down(s->heap, s->n, 0);
 }
 
+/* Drop the youngest while the rest still covers the target. */
+static void selector_trim(selector *s) {
+        if (s->n <= s->max_files && s->sum < s->target)
+                return;
+        selector_heapify(s);
+        while (s->n > 0 && (s->n > s->max_files || s->sum - s->heap[0].size >= s->target))
+                selector_pop(s);
+}
+
 static bool matches(char **patterns, const char *name) {
         if (!patterns)
                 return true;
@@ -166,59 +196,96 @@ static bool matches(char **patterns, const char *name) {
         return false;
 }
 
-static int on_file(const walk_entry *e, void *userdata) {
-        selector *s = userdata;
-        int64_t stamp;
+static bool selector_full(const selector *s) {
+        return s->n > 0 && (s->sum >= s->target || s->n >= s->max_files);
+}
 
-        if (!matches(s->patterns, e->name) || !walk_age_ok(e->stx, s->times, s->cutoff_usec, &stamp))
-                return 0;
-
-        uint64_t size = (uint64_t) e->stx->stx_blocks * 512;
-        s->eligible_files++;
-        s->eligible_bytes += size;
-
+/* Keep @f (its relpath is handed over) if it is among the oldest that cover
+ * the target; with the lock held. */
+static int selector_add(selector *s, reclaim_file *f) {
         /* Already covered: only an older file can displace the youngest kept. */
-        bool full = s->n > 0 && (s->sum >= s->target || s->n >= s->max_files);
-        if (full) {
+        if (selector_full(s)) {
                 selector_heapify(s);
-                if (!older(stamp, e->relpath, s->heap[0].stamp_usec, s->heap[0].relpath))
+                if (!file_older(f, &s->heap[0])) {
+                        free(f->relpath);
                         return 0;
+                }
         }
 
         if (s->n == s->cap) {
                 size_t cap = s->cap ? s->cap * 2 : 64;
                 reclaim_file *h = reallocarray(s->heap, cap, sizeof(reclaim_file));
-                if (!h)
+                if (!h) {
+                        free(f->relpath);
                         return -ENOMEM;
+                }
                 s->heap = h;
                 s->cap = cap;
         }
-        char *relpath = strdup(e->relpath);
-        if (!relpath)
-                return -ENOMEM;
-        s->heap[s->n] = (reclaim_file) {
-                .source = s->source,
-                .relpath = relpath,
-                .dev = makedev(e->stx->stx_dev_major, e->stx->stx_dev_minor),
-                .ino = e->stx->stx_ino,
-                .dir_ino = e->dir_ino,
-                .size = size,
-                .stamp_usec = stamp,
-        };
-        s->sum += size;
+        s->heap[s->n] = *f;
+        s->sum += f->size;
         if (s->heaped)
                 sift_up(s->heap, s->n);
         s->n++;
         if (s->n > s->peak_kept)
                 s->peak_kept = s->n;
 
-        /* Drop the youngest while the rest still covers the target. */
-        if (s->n > s->max_files || s->sum >= s->target) {
-                selector_heapify(s);
-                while (s->n > 0 && (s->n > s->max_files || s->sum - s->heap[0].size >= s->target))
-                        selector_pop(s);
-        }
+        selector_trim(s);
         return 0;
+}
+
+/* Hand the batch to the selector. */
+static int gatherer_flush(gatherer *g) {
+        selector *s = g->s;
+        int r = 0;
+
+        if (g->n == 0)
+                return 0;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < g->n; i++) {
+                if (r < 0) {
+                        free(g->batch[i].relpath);
+                        continue;
+                }
+                r = selector_add(s, &g->batch[i]);
+        }
+        if (selector_full(s) && s->heaped)
+                atomic_store_explicit(&s->covered_stamp, s->heap[0].stamp_usec, memory_order_relaxed);
+        pthread_mutex_unlock(&s->lock);
+        g->n = 0;
+        return r;
+}
+
+static int on_file(const walk_entry *e, void *userdata) {
+        gatherer *g = userdata;
+        selector *s = g->s;
+        int64_t stamp;
+
+        if (!matches(s->patterns, e->name) || !walk_age_ok(e->stx, s->times, s->cutoff_usec, &stamp))
+                return 0;
+
+        uint64_t size = (uint64_t) e->stx->stx_blocks * 512;
+        g->eligible_files++;
+        g->eligible_bytes += size;
+
+        /* Younger than the youngest of a selection that covers the target: never needed. */
+        if (stamp > atomic_load_explicit(&s->covered_stamp, memory_order_relaxed))
+                return 0;
+
+        char *relpath = strdup(e->relpath);
+        if (!relpath)
+                return -ENOMEM;
+        g->batch[g->n++] = (reclaim_file) {
+                .source = s->source,
+                .relpath = relpath,
+                .dir_len = (uint32_t) e->dir_len,
+                .dev = makedev(e->stx->stx_dev_major, e->stx->stx_dev_minor),
+                .ino = e->stx->stx_ino,
+                .dir_ino = e->dir_ino,
+                .size = size,
+                .stamp_usec = stamp,
+        };
+        return g->n == BATCH_MAX ? gatherer_flush(g) : 0;
 }
 
 static int cmp_files(const void *a, const void *b) {
@@ -264,13 +331,13 @@ static bool plan_done(const reclaim_plan *p) {
 /* Move the selected files, oldest first, into the plan until the target or a
  * cap. The first source hands its heap array over, so the plan never holds
  * two copies of a large selection. */
-static int plan_take(reclaim_plan *p, selector *s) {
+static int plan_take(reclaim_plan *p, selector *s, unsigned workers) {
         bool in_place = p->n_files == 0;
         reclaim_file *src;
         size_t taken = 0;
 
         if (s->n > 1)
-                qsort(s->heap, s->n, sizeof(reclaim_file), cmp_files);
+                (void) par_sort(s->heap, s->n, sizeof(reclaim_file), cmp_files, workers);
 
         if (in_place) {
                 free(p->files);
@@ -311,75 +378,34 @@ static int plan_take(reclaim_plan *p, selector *s) {
         return 0;
 }
 
-/* Each worker of the walk kept the oldest files of what it saw that cover the
- * target. Every file of the source's true selection is among them: all files
- * older than it cover less than the target, so no worker dropped it. One
- * array of all of them is what plan_take() chooses from. */
-static int selectors_merge(selector *sel, unsigned n, selector *ret) {
-        size_t total = 0;
-
-        for (unsigned i = 0; i < n; i++)
-                total += sel[i].n;
-        *ret = sel[0];
-        sel[0] = (selector) {};
-        if (total > ret->n) {
-                reclaim_file *h = reallocarray(ret->heap, total, sizeof(reclaim_file));
-                if (!h) {
-                        sel[0] = *ret;
-                        *ret = (selector) {};
-                        return -ENOMEM;
-                }
-                ret->heap = h;
-                ret->cap = total;
-        }
-        for (unsigned i = 1; i < n; i++) {
-                if (sel[i].n > 0)
-                        memcpy(ret->heap + ret->n, sel[i].heap, sel[i].n * sizeof(reclaim_file));
-                ret->n += sel[i].n;
-                free(sel[i].heap);
-                sel[i].heap = NULL;
-                sel[i].n = sel[i].cap = 0;
-        }
-        ret->heaped = false;
-        return 0;
-}
-
-static void selectors_done(selector *sel, unsigned n) {
-        if (!sel)
-                return;
-        for (unsigned i = 0; i < n; i++)
-                selector_done(&sel[i]);
-        free(sel);
-}
-
 static int plan_source(reclaim_plan *p, const reclaim_source *src, uint32_t index, const walk_root *root,
                        const reclaim_run_opts *opts) {
         reclaim_plan_source *ps = &p->sources[index];
         uint64_t need_left = p->need_bytes == UINT64_MAX ? UINT64_MAX : p->need_bytes - p->planned_bytes;
         uint64_t bytes_left = p->max_bytes - p->planned_bytes;
         unsigned workers = reclaim_workers(opts);
-        _cleanup_(selector_done) selector merged = {};
+        _cleanup_(selector_done) selector s = {
+                .source = index,
+                .times = src->times,
+                .cutoff_usec = ps->cutoff_usec,
+                .patterns = src->patterns,
+                .ps = ps,
+                .target = need_left < bytes_left ? need_left : bytes_left,
+                .max_files = p->max_files - p->n_files,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .covered_stamp = INT64_MAX,
+        };
+        _cleanup_free_ gatherer *g = NULL;
         _cleanup_free_ void **userdata = NULL;
-        selector *sel;
         int r;
 
-        sel = calloc(workers, sizeof(selector));
+        g = calloc(workers, sizeof(gatherer));
         userdata = calloc(workers, sizeof(void *));
-        if (!sel || !userdata) {
-                free(sel);
+        if (!g || !userdata)
                 return -ENOMEM;
-        }
         for (unsigned i = 0; i < workers; i++) {
-                sel[i] = (selector) {
-                        .source = index,
-                        .times = src->times,
-                        .cutoff_usec = ps->cutoff_usec,
-                        .patterns = src->patterns,
-                        .ps = ps,
-                        .target = need_left < bytes_left ? need_left : bytes_left,
-                        .max_files = p->max_files - p->n_files,
-                };
-                userdata[i] = &sel[i];
+                g[i].s = &s;
+                userdata[i] = &g[i];
         }
 
         walk_params wp = {
@@ -390,18 +416,22 @@ static int plan_source(reclaim_plan *p, const reclaim_source *src, uint32_t inde
                 .ping = opts ? &opts->ping : NULL,
         };
         r = walk_tree(root, &wp, &ps->scanned);
+        /* The last batches, or, after a failure, their names freed. */
         for (unsigned i = 0; i < workers; i++) {
-                ps->eligible_files += sel[i].eligible_files;
-                ps->eligible_bytes += sel[i].eligible_bytes;
-                ps->peak_kept += sel[i].peak_kept; /* at most this many were held at once */
+                int k = r >= 0 ? gatherer_flush(&g[i]) : 0;
+                if (r < 0)
+                        for (size_t j = 0; j < g[i].n; j++)
+                                free(g[i].batch[j].relpath);
+                if (k < 0 && r >= 0)
+                        r = k;
+                ps->eligible_files += g[i].eligible_files;
+                ps->eligible_bytes += g[i].eligible_bytes;
         }
-        if (r >= 0)
-                r = selectors_merge(sel, workers, &merged);
-        selectors_done(sel, workers);
+        ps->peak_kept = s.peak_kept;
         if (r < 0)
                 return r;
         ps->walked = true;
-        return plan_take(p, &merged);
+        return plan_take(p, &s, workers);
 }
 
 unsigned reclaim_workers(const reclaim_run_opts *opts) {

@@ -56,6 +56,7 @@ typedef struct reclaim_file {
         uint32_t source;        /* index into the sources given to reclaim_plan_build() */
         uint8_t outcome;        /* reclaim_outcome, set by reclaim_plan_execute() */
         int error;              /* positive errno for RECLAIM_SKIP_ERROR */
+        uint32_t dir_len;       /* relpath[0..dir_len) is the parent directory ("" at the root) */
         char *relpath;          /* relative to the source's root, owned */
         dev_t dev;
         ino_t ino;

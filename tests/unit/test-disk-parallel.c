@@ -3,8 +3,11 @@
  * and never while they are stuck; one failure stops all of them. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "heal/cleanup.h"
 #include "parallel.h"
 #include "test-util.h"
 
@@ -119,7 +122,45 @@ static void test_indexes(void) {
         ASSERT_TRUE(par_default_workers() >= 1 && par_default_workers() <= 4);
 }
 
+/* par_sort() gives qsort()'s order, whatever the count, the chunking and the
+ * workers: sizes around the threshold and uneven splits, duplicates included. */
+typedef struct item {
+        uint64_t key;
+        uint32_t tie;
+        char pad[20];
+} item;
+
+static int cmp_item(const void *a, const void *b) {
+        const item *x = a, *y = b;
+        if (x->key != y->key)
+                return x->key < y->key ? -1 : 1;
+        return x->tie < y->tie ? -1 : x->tie > y->tie ? 1 : 0;
+}
+
+static void test_sort(void) {
+        static const size_t sizes[] = { 0, 1, 8191, 8192, 8193, 100003 };
+        uint64_t seed = 42;
+
+        for (size_t s = 0; s < ELEMENTSOF(sizes); s++)
+                for (unsigned workers = 1; workers <= 5; workers++) {
+                        size_t n = sizes[s];
+                        item *a = calloc(n ? n : 1, sizeof(item)), *b = calloc(n ? n : 1, sizeof(item));
+                        ASSERT_TRUE(a && b);
+                        for (size_t i = 0; i < n; i++) {
+                                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                                a[i] = (item) { .key = (seed >> 33) % (n / 3 + 1), .tie = (uint32_t) i };
+                        }
+                        memcpy(b, a, n * sizeof(item));
+                        ASSERT_EQ(par_sort(a, n, sizeof(item), cmp_item, workers), 0);
+                        qsort(b, n, sizeof(item), cmp_item);
+                        ASSERT_TRUE(n == 0 || memcmp(a, b, n * sizeof(item)) == 0);
+                        free(a);
+                        free(b);
+                }
+}
+
 int main(void) {
+        test_sort();
         test_no_ping_while_stuck();
         test_failure_stops_all();
         test_ping_failure_stops_all();
