@@ -151,8 +151,9 @@ static reclaim_outcome delete_one(const reclaim_plan_source *ps, const parent *d
         fd = open_file(d->fd, name);
         if (fd < 0)
                 return errno == ENOENT ? RECLAIM_SKIP_GONE
-                       : errno == ELOOP ? RECLAIM_SKIP_CHANGED
-                                        : fail_errno(f, errno);
+                       /* a symlink (ELOOP) or a socket (ENXIO) took the name */
+                       : errno == ELOOP || errno == ENXIO ? RECLAIM_SKIP_CHANGED
+                                                         : fail_errno(f, errno);
         if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? RECLAIM_SKIP_LOCKED : fail_errno(f, errno);
 

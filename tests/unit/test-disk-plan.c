@@ -407,6 +407,67 @@ static void test_batched_close(void) {
         test_rm_rf(root);
 }
 
+/* The plan does not depend on how many threads walk: the same files, in the
+ * same order, for one thread and for several, whatever the target or the cap
+ * (a tree of nested directories, scrambled ages with ties). Execution on
+ * several threads then removes exactly the plan. */
+static void test_workers_same_plan(void) {
+        _cleanup_free_ char *root = test_tmpdir();
+        char rel[64];
+        enum { N = 3000 };
+
+        for (int i = 0; i < N; i++) {
+                snprintf(rel, sizeof(rel), "a%d/b%d/c%d/f%04d", i % 3, i % 7, i % 11, i);
+                /* Every third age repeats: ties go by path. */
+                fx_file(root, rel, 1 + i % 5, 2 * DAY_S + (long) ((i * 7919L) % (N / 3)) * 60);
+        }
+        reclaim_source s = src("t", root, DAY_S, MA);
+        uint64_t one = fx_size(root, "a0/b0/c0/f0000");
+        const struct {
+                uint64_t need, max_files;
+        } cases[] = {
+                { UINT64_MAX, UINT64_MAX }, { 300 * one, UINT64_MAX }, { UINT64_MAX, 500 }, { 1, UINT64_MAX },
+        };
+
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                _cleanup_json_ json_t *want = NULL;
+                for (unsigned workers = 1; workers <= 4; workers++) {
+                        _cleanup_reclaim_plan_ reclaim_plan *p = NULL;
+                        _cleanup_json_ json_t *got = NULL;
+                        reclaim_run_opts o = { .workers = workers };
+                        int r = reclaim_plan_build_with(&s, 1, cases[c].need, UINT64_MAX, cases[c].max_files,
+                                                        fx_now_usec(), &o, &p, NULL);
+                        ASSERT_TRUE(r == 0 || r == 1);
+                        ASSERT_TRUE(p->n_files > 0);
+                        ASSERT_OK(reclaim_plan_to_json(p, &got));
+                        json_t *files = json_object_get(got, "files");
+                        if (!want)
+                                want = json_incref(files);
+                        else
+                                ASSERT_TRUE(json_equal(want, files));
+                }
+        }
+
+        /* Executed on four threads: exactly the plan goes, the rest stays. */
+        _cleanup_reclaim_plan_ reclaim_plan *p = NULL;
+        reclaim_run_opts o = { .workers = 4 };
+        ASSERT_EQ(reclaim_plan_build_with(&s, 1, 1000 * one, UINT64_MAX, UINT64_MAX, fx_now_usec(), &o, &p, NULL), 0);
+        reclaim_result res = {};
+        ASSERT_EQ(reclaim_plan_execute(p, &o, &res), (int) p->n_files);
+        size_t left = 0;
+        for (size_t i = 0; i < p->n_files; i++)
+                ASSERT_TRUE(!fx_exists(root, p->files[i].relpath));
+        _cleanup_reclaim_plan_ reclaim_plan *rest = NULL;
+        ASSERT_EQ(reclaim_plan_build_with(&s, 1, UINT64_MAX, UINT64_MAX, UINT64_MAX, fx_now_usec(), &o, &rest, NULL), 0);
+        left = rest->n_files;
+        ASSERT_EQ(left + p->n_files, N);
+        /* Everything left is younger than (or tied with, later by path) what went. */
+        for (size_t i = 0; i < rest->n_files; i++)
+                ASSERT_TRUE(rest->files[i].stamp_usec >= p->files[p->n_files - 1].stamp_usec);
+        reclaim_result_done(&res);
+        test_rm_rf(root);
+}
+
 int main(void) {
         test_target_not_exceeded();
         test_oldest_first();
@@ -417,5 +478,6 @@ int main(void) {
         test_shadow_equals_live();
         test_memory_bounded();
         test_batched_close();
+        test_workers_same_plan();
         return 0;
 }

@@ -362,6 +362,71 @@ static void test_changed_since_plan(void) {
         test_rm_rf(base);
 }
 
+/* Between plan and execution each planned name is swapped for what the walk
+ * would never have planned: a FIFO (opening it must not block), a socket, a
+ * device node, a symlink to a canary. There is no statx() of the name before
+ * open(): each is opened (or refused by open()) and then skipped on what the
+ * fd says, and survives; the canary too. */
+static void test_swapped_for_special(void) {
+        _cleanup_free_ char *base = test_tmpdir();
+        _cleanup_free_ char *root = fx_path(base, "root"), *canary = fx_path(base, "canary");
+        _cleanup_free_ char *fifo = fx_path(root, "fifo"), *sock = fx_path(root, "sock");
+        _cleanup_free_ char *dev = fx_path(root, "dev"), *link_ = fx_path(root, "link");
+        const char *names[] = { "dev", "fifo", "link", "ok", "sock" };
+
+        fx_file(base, "canary", 10, 30 * DAY_S);
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                fx_file(root, names[i], 10, (long) (20 - i) * DAY_S);
+        _cleanup_reclaim_plan_ reclaim_plan *p = plan_all(root, 0);
+        ASSERT_EQ(p->n_files, ELEMENTSOF(names));
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(names[i], "ok") != 0) {
+                        _cleanup_free_ char *path = fx_path(root, names[i]);
+                        ASSERT_OK(unlink(path));
+                }
+        ASSERT_OK(mkfifo(fifo, 0644));
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_TRUE(s >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        ASSERT_TRUE(strlen(sock) < sizeof(sa.sun_path));
+        strcpy(sa.sun_path, sock);
+        ASSERT_OK(bind(s, (struct sockaddr *) &sa, sizeof(sa)));
+        close(s);
+        bool have_dev = mknod(dev, S_IFCHR | 0600, makedev(1, 3)) == 0;
+        if (!have_dev)
+                printf("no device node swap (mknod: %s)\n", strerror(errno));
+        ASSERT_OK(symlink(canary, link_));
+
+        reclaim_result res;
+        ASSERT_EQ(execute(p, &res), 1);
+        for (size_t i = 0; i < p->n_files; i++) {
+                const reclaim_file *f = &p->files[i];
+                if (strcmp(f->relpath, "ok") == 0)
+                        ASSERT_EQ(f->outcome, RECLAIM_DELETED);
+                else if (strcmp(f->relpath, "dev") == 0 && !have_dev)
+                        ASSERT_EQ(f->outcome, RECLAIM_SKIP_GONE);
+                else {
+                        if (f->outcome != RECLAIM_SKIP_CHANGED)
+                                fprintf(stderr, "%s: %s\n", f->relpath, reclaim_outcome_to_string(f->outcome));
+                        ASSERT_EQ(f->outcome, RECLAIM_SKIP_CHANGED);
+                }
+        }
+        struct stat st;
+        ASSERT_OK(lstat(fifo, &st));
+        ASSERT_TRUE(S_ISFIFO(st.st_mode));
+        ASSERT_OK(lstat(sock, &st));
+        ASSERT_TRUE(S_ISSOCK(st.st_mode));
+        ASSERT_OK(lstat(link_, &st));
+        ASSERT_TRUE(S_ISLNK(st.st_mode));
+        ASSERT_TRUE(!have_dev || (lstat(dev, &st) == 0 && S_ISCHR(st.st_mode)));
+        ASSERT_OK(stat(canary, &st));
+        ASSERT_EQ(st.st_size, 10);
+        ASSERT_TRUE(!fx_exists(root, "ok"));
+        reclaim_result_done(&res);
+        test_rm_rf(base);
+}
+
 static int stop_ping(void *ud) {
         int *n = ud;
         ++*n;
@@ -565,6 +630,7 @@ int main(void) {
         test_depth_cap();
         test_empty_dirs();
         test_changed_since_plan();
+        test_swapped_for_special();
         test_ping();
         test_symlink_swap_race();
         test_bind_mount();
