@@ -359,6 +359,12 @@ static int exec_worker(par_worker *w) {
                         reclaim_file *f = &j->p->files[j->order[k].index];
                         if (atomic_load_explicit(w->stop, memory_order_relaxed))
                                 break;
+                        /* Execution order is not plan order: fetch the next files' records and
+                         * names ahead, not on the way into their system calls. */
+                        if (k + 2 < j->runs[run + 1])
+                                __builtin_prefetch(&j->p->files[j->order[k + 2].index]);
+                        if (k + 1 < j->runs[run + 1])
+                                __builtin_prefetch(j->p->files[j->order[k + 1].index].relpath);
                         size_t len = j->order[k].dir_len;
                         if (!parent_is(&dir, f->relpath, len)) {
                                 held_flush(&h);
@@ -449,7 +455,8 @@ int reclaim_plan_execute(reclaim_plan *p, const reclaim_run_opts *opts, reclaim_
                 p->files[i].outcome = RECLAIM_PLANNED;
         }
         if (p->n_files > 1)
-                (void) par_sort(order, p->n_files, sizeof(order_entry), cmp_order, reclaim_workers(opts));
+                (void) par_sort((void **) &order, p->n_files, sizeof(order_entry), cmp_order,
+                                reclaim_workers(opts));
 
         for (size_t start = 0, end; r >= 0 && start < p->n_files; start = end) {
                 uint32_t s = order[start].source;

@@ -193,38 +193,34 @@ static void merge_chunks(const sort_job *j, char *out) {
         }
 }
 
-int par_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *), unsigned workers) {
+int par_sort(void **base, size_t n, size_t size, int (*cmp)(const void *, const void *), unsigned workers) {
         size_t bounds[PAR_WORKERS_MAX + 1];
         size_t bytes;
 
         if (workers > PAR_WORKERS_MAX)
                 workers = PAR_WORKERS_MAX;
-        if (workers <= 1 || n < PAR_SORT_MIN) {
-                qsort(base, n, size, cmp);
+        if (workers <= 1 || n < PAR_SORT_MIN || __builtin_mul_overflow(n, size, &bytes)) {
+                qsort(*base, n, size, cmp);
                 return 0;
         }
-        if (__builtin_mul_overflow(n, size, &bytes)) {
-                qsort(base, n, size, cmp);
-                return -ENOMEM;
-        }
 
-        sort_job j = { .base = base, .size = size, .n_chunks = workers, .bounds = bounds, .cmp = cmp };
+        sort_job j = { .base = *base, .size = size, .n_chunks = workers, .bounds = bounds, .cmp = cmp };
         for (size_t c = 0; c <= workers; c++)
                 bounds[c] = n / workers * c + (c == workers ? n % workers : 0);
         /* Fewer threads than asked sort all the chunks all the same; none at all, qsort() here. */
         if (par_run(workers, sort_worker, &j, NULL) < 0) {
-                qsort(base, n, size, cmp);
+                qsort(*base, n, size, cmp);
                 return 0;
         }
         /* Taken only now: qsort()'s own buffers are gone, so the peak is no higher than one qsort()'s. */
         char *out = malloc(bytes);
         if (!out) {
-                qsort(base, n, size, cmp); /* merges the sorted chunks in place, if slowly */
+                qsort(*base, n, size, cmp); /* merges the sorted chunks in place, if slowly */
                 return -ENOMEM;
         }
         merge_chunks(&j, out);
-        memcpy(base, out, bytes);
-        free(out);
+        free(*base);
+        *base = out;
         return 0;
 }
 

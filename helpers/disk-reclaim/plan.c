@@ -336,8 +336,8 @@ static int plan_take(reclaim_plan *p, selector *s, unsigned workers) {
         reclaim_file *src;
         size_t taken = 0;
 
-        if (s->n > 1)
-                (void) par_sort(s->heap, s->n, sizeof(reclaim_file), cmp_files, workers);
+        if (s->n > 1 && par_sort((void **) &s->heap, s->n, sizeof(reclaim_file), cmp_files, workers) == 0)
+                s->cap = s->n;
 
         if (in_place) {
                 free(p->files);

@@ -151,7 +151,7 @@ static void test_sort(void) {
                                 a[i] = (item) { .key = (seed >> 33) % (n / 3 + 1), .tie = (uint32_t) i };
                         }
                         memcpy(b, a, n * sizeof(item));
-                        ASSERT_EQ(par_sort(a, n, sizeof(item), cmp_item, workers), 0);
+                        ASSERT_EQ(par_sort((void **) &a, n, sizeof(item), cmp_item, workers), 0);
                         qsort(b, n, sizeof(item), cmp_item);
                         ASSERT_TRUE(n == 0 || memcmp(a, b, n * sizeof(item)) == 0);
                         free(a);

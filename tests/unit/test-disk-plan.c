@@ -423,6 +423,7 @@ static void test_workers_same_plan(void) {
         }
         reclaim_source s = src("t", root, DAY_S, MA);
         uint64_t one = fx_size(root, "a0/b0/c0/f0000");
+        uint64_t now = fx_now_usec(); /* one clock for all: the files' ages are in the plan */
         const struct {
                 uint64_t need, max_files;
         } cases[] = {
@@ -435,8 +436,8 @@ static void test_workers_same_plan(void) {
                         _cleanup_reclaim_plan_ reclaim_plan *p = NULL;
                         _cleanup_json_ json_t *got = NULL;
                         reclaim_run_opts o = { .workers = workers };
-                        int r = reclaim_plan_build_with(&s, 1, cases[c].need, UINT64_MAX, cases[c].max_files,
-                                                        fx_now_usec(), &o, &p, NULL);
+                        int r = reclaim_plan_build_with(&s, 1, cases[c].need, UINT64_MAX, cases[c].max_files, now,
+                                                        &o, &p, NULL);
                         ASSERT_TRUE(r == 0 || r == 1);
                         ASSERT_TRUE(p->n_files > 0);
                         ASSERT_OK(reclaim_plan_to_json(p, &got));

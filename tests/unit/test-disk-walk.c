@@ -21,6 +21,17 @@
 
 #define MA (RECLAIM_TIME_MTIME | RECLAIM_TIME_ATIME)
 
+/* A socket file at @path, nobody listening. */
+static void make_socket(const char *path) {
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_TRUE(s >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        ASSERT_TRUE(strlen(path) < sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        ASSERT_OK(bind(s, (struct sockaddr *) &sa, sizeof(sa)));
+        close(s);
+}
+
 static reclaim_source src_all(const char *root) {
         return (reclaim_source) { .name = "t", .root = root, .min_age_s = DAY_S, .times = MA };
 }
@@ -184,13 +195,7 @@ static void test_special_files(void) {
         fx_file(root, "lost+found/old", 10, 9 * DAY_S);
         fx_file(root, "deep/lost+found/old", 10, 9 * DAY_S);
 
-        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ASSERT_TRUE(s >= 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        ASSERT_TRUE(strlen(sock) < sizeof(sa.sun_path));
-        strcpy(sa.sun_path, sock);
-        ASSERT_OK(bind(s, (struct sockaddr *) &sa, sizeof(sa)));
-        close(s);
+        make_socket(sock);
         fx_age(sock, 9 * DAY_S);
         ASSERT_OK(mkfifo(fifo, 0644));
         fx_age(fifo, 9 * DAY_S);
@@ -386,13 +391,7 @@ static void test_swapped_for_special(void) {
                         ASSERT_OK(unlink(path));
                 }
         ASSERT_OK(mkfifo(fifo, 0644));
-        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ASSERT_TRUE(s >= 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        ASSERT_TRUE(strlen(sock) < sizeof(sa.sun_path));
-        strcpy(sa.sun_path, sock);
-        ASSERT_OK(bind(s, (struct sockaddr *) &sa, sizeof(sa)));
-        close(s);
+        make_socket(sock);
         bool have_dev = mknod(dev, S_IFCHR | 0600, makedev(1, 3)) == 0;
         if (!have_dev)
                 printf("no device node swap (mknod: %s)\n", strerror(errno));
