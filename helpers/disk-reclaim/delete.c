@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -51,12 +53,40 @@ static reclaim_outcome fail_errno(reclaim_file *f, int err) {
         return RECLAIM_SKIP_ERROR;
 }
 
+/* openat2() is there (Linux 5.6) and not filtered out. */
+static bool openat2_usable(void) {
+        static _Atomic int usable = -1;
+        int u = atomic_load(&usable);
+
+        if (u < 0) {
+                struct open_how how = { .flags = O_PATH | O_CLOEXEC };
+                int fd = (int) syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how));
+                u = fd >= 0;
+                if (fd >= 0)
+                        close(fd);
+                atomic_store(&usable, u);
+        }
+        return u > 0;
+}
+
+static int open_how_flags(int dfd, const char *name, int flags) {
+        if (!openat2_usable())
+                return openat(dfd, name, flags);
+        /* Nor may the open step onto a mount (a file bind-mounted over the
+         * name) or trigger an automount: RESOLVE_NO_XDEV, EXDEV. */
+        struct open_how how = {
+                .flags = (uint64_t) flags,
+                .resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        return (int) syscall(SYS_openat2, dfd, name, &how, sizeof(how));
+}
+
 static int open_file(int dfd, const char *name) {
         int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
         /* O_NOATIME is refused (EPERM) for files we do not own without CAP_FOWNER. */
-        int fd = openat(dfd, name, flags | O_NOATIME);
+        int fd = open_how_flags(dfd, name, flags | O_NOATIME);
         if (fd < 0 && errno == EPERM)
-                fd = openat(dfd, name, flags);
+                fd = open_how_flags(dfd, name, flags);
         return fd;
 }
 
@@ -101,6 +131,7 @@ static void parent_get(parent *d, const walk_root *root, const char *relpath, si
 typedef struct held {
         int fds[HELD_MAX];
         size_t n;
+        size_t max;     /* HELD_MAX, or its share when the workers' fd table is shared */
 } held;
 
 /* Each stretch of consecutive numbers (fds[i] == fds[i - 1] + 1) is a range
@@ -120,7 +151,7 @@ static void held_flush(held *h) {
 }
 
 static void held_add(held *h, int fd) {
-        if (h->n == HELD_MAX)
+        if (h->n >= h->max)
                 held_flush(h);
         h->fds[h->n++] = fd;
 }
@@ -140,20 +171,26 @@ static reclaim_outcome delete_one(const reclaim_plan_source *ps, const parent *d
         if (d->ino != f->dir_ino)
                 return RECLAIM_SKIP_PATH;
 
-        /* No statx() of the name before this open: the walk saw a regular file
-         * here, and what can replace it in between is harmless to open as we
-         * do (no symlink is followed; a FIFO opens at once without a peer;
-         * a socket does not open; a device node takes CAP_MKNOD to plant, and
-         * the unit's PrivateDevices= device policy refuses to open one
-         * anyway). A statx() before open() would only narrow the window, not
-         * close it, at a fifth of the cost of a removal; everything is checked
-         * on the fd we hold, below, before anything is removed. */
+        /* No statx() of the name before this open. The walk saw a regular file
+         * here; what can take the name since then is opened as no more than
+         * this: no symlink is followed, no mount entered or automount
+         * triggered (RESOLVE_NO_XDEV), a socket does not open, a directory
+         * opens read-only, a FIFO opens at once without blocking (a writer
+         * waiting for a reader then meets one that closes without reading:
+         * EPIPE, for a FIFO that someone put in the place of an old file), and
+         * a device node takes CAP_MKNOD to plant while the unit's
+         * PrivateDevices= device policy refuses to open one. A statx() before
+         * open() would only narrow that window, not close it, at a sixth of
+         * the cost of a removal; whether anything is removed is decided on
+         * the fd we hold, below. */
         fd = open_file(d->fd, name);
         if (fd < 0)
                 return errno == ENOENT ? RECLAIM_SKIP_GONE
-                       /* a symlink (ELOOP) or a socket (ENXIO) took the name */
-                       : errno == ELOOP || errno == ENXIO ? RECLAIM_SKIP_CHANGED
-                                                         : fail_errno(f, errno);
+                       /* a symlink (ELOOP), a socket (ENXIO) or a mount (EXDEV) took the name */
+                       : errno == ELOOP || errno == ENXIO || errno == EXDEV ? RECLAIM_SKIP_CHANGED
+                       /* a lease holder is being asked to let go (O_NONBLOCK) */
+                       : errno == EWOULDBLOCK ? RECLAIM_SKIP_LOCKED
+                                              : fail_errno(f, errno);
         if (flock(fd, LOCK_EX | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? RECLAIM_SKIP_LOCKED : fail_errno(f, errno);
 
@@ -348,7 +385,8 @@ typedef struct exec_job {
 static int exec_worker(par_worker *w) {
         exec_job *j = w->userdata;
         parent dir = { .fd = -EBADF };
-        held h = {};
+        /* Workers that share one fd table (unshare() refused) share the process's fd limit too. */
+        held h = { .max = w->private_fds ? HELD_MAX : HELD_MAX / w->workers + 1 };
         uint64_t done = 0;
 
         for (;;) {

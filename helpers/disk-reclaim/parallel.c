@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,7 +36,7 @@ static void *worker_main(void *arg) {
          * which disk-reclaim closes a run at a time, and lookups of them take
          * no lock and no reference shared with the other workers. Where
          * unshare() is refused the shared table only costs speed. */
-        (void) unshare(CLONE_FILES);
+        t->w.private_fds = unshare(CLONE_FILES) == 0;
         r = s->fn(&t->w);
 
         pthread_mutex_lock(&s->lock);
@@ -107,9 +106,11 @@ int par_run(unsigned workers, par_fn fn, void *userdata, const par_ping *ping) {
                 workers = 1;
         if (workers > PAR_WORKERS_MAX)
                 workers = PAR_WORKERS_MAX;
-        t = calloc(workers, sizeof(par_thread));
+        /* par_worker's counter wants its own cache line: malloc() does not align to one. */
+        t = aligned_alloc(_Alignof(par_thread), workers * sizeof(par_thread));
         if (!t)
                 return -ENOMEM;
+        memset(t, 0, workers * sizeof(par_thread));
 
         pthread_mutex_init(&s.lock, NULL);
         pthread_condattr_init(&ca);
@@ -119,7 +120,7 @@ int par_run(unsigned workers, par_fn fn, void *userdata, const par_ping *ping) {
 
         pthread_mutex_lock(&s.lock);
         for (unsigned i = 0; i < workers; i++) {
-                t[i].w = (par_worker) { .index = i, .stop = &s.stop, .userdata = userdata };
+                t[i].w = (par_worker) { .index = i, .workers = workers, .stop = &s.stop, .userdata = userdata };
                 t[i].shared = &s;
                 r = pthread_create(&t[i].thread, NULL, worker_main, &t[i]);
                 if (r != 0)

@@ -17,6 +17,8 @@ typedef struct par_worker {
          * thread. One cache line per worker, so counting costs no sharing. */
         _Alignas(64) _Atomic uint64_t progress;
         unsigned index;                 /* 0 .. workers - 1 */
+        unsigned workers;               /* threads asked for (some may not have started) */
+        bool private_fds;               /* it has an fd table of its own (unshare(CLONE_FILES)) */
         const _Atomic bool *stop;       /* set when another worker or the ping failed */
         void *userdata;
 } par_worker;

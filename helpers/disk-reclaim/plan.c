@@ -120,14 +120,17 @@ typedef struct gatherer {
 } gatherer;
 
 /* Oldest first; ties by path, so a shadow run and a live run choose alike. */
-static bool older(int64_t a_stamp, const char *a_path, int64_t b_stamp, const char *b_path) {
-        if (a_stamp != b_stamp)
-                return a_stamp < b_stamp;
-        return strcmp(a_path, b_path) < 0;
-}
-
 static bool file_older(const reclaim_file *a, const reclaim_file *b) {
-        return older(a->stamp_usec, a->relpath, b->stamp_usec, b->relpath);
+        if (a->stamp_usec != b->stamp_usec)
+                return a->stamp_usec < b->stamp_usec;
+        int c = strcmp(a->relpath, b->relpath);
+        if (c != 0)
+                return c < 0;
+        /* One path seen twice (its directory renamed during the walk): the
+         * order must still not depend on which thread saw which first. */
+        if (a->ino != b->ino)
+                return a->ino < b->ino;
+        return a->dev < b->dev;
 }
 
 static void swap_files(reclaim_file *a, reclaim_file *b) {

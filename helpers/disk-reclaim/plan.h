@@ -196,7 +196,9 @@ int reclaim_plan_build_with(const reclaim_source *sources, size_t n, uint64_t ne
  * Return: number of files removed (>= 0), or -errno when a source root can
  * no longer be trusted or the ping failed (files removed so far stay removed
  * and are counted in @ret, which is written in every case except -ENOMEM;
- * files never reached keep the outcome RECLAIM_PLANNED).
+ * files never reached keep the outcome RECLAIM_PLANNED). A run stopped part
+ * way has removed some of the plan's files, not its oldest: execution order
+ * is by directory, shared among threads.
  */
 int reclaim_plan_execute(reclaim_plan *p, const reclaim_run_opts *opts, reclaim_result *ret);
 

@@ -179,9 +179,7 @@ int walk_open_dir(const walk_root *root, const char *reldir, size_t len, ino_t *
 
                 int nfd = openat(fd, name, OPEN_PATH_FLAGS);
                 if (nfd < 0)
-                        return errno == ENOENT                                        ? -ENOENT
-                               : errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno
-                                                                                     : -ENOTDIR;
+                        return errno == ENOENT ? -ENOENT : errno == ENOTDIR || errno == ELOOP ? -ENOTDIR : -errno;
                 closep(&fd);
                 fd = nfd;
                 r = check_dir_fd(root, fd, &ino);
@@ -508,6 +506,9 @@ static int walk_worker(par_worker *pw) {
                 free(t.relpath);
                 r = job_release(j, &w, r);
         }
+        /* Stopped for another worker's failure or the ping's: that one is what is reported. */
+        if (r == -ECANCELED && job_stopping(j, pw))
+                r = 0;
         atomic_fetch_add(&j->scanned, w.scanned);
         free(w.found);
         free(w.path);

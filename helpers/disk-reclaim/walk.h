@@ -53,7 +53,8 @@ void walk_root_done(walk_root *r);
  *
  * Return: the fd (>= 0, owned by the caller) with *@ret_ino, or -ENOENT,
  * -ENOTDIR (a component is not a directory: a symlink, say), -EXDEV (another
- * filesystem or mount), -EMFILE/-ENFILE/-ENOMEM, or another -errno.
+ * filesystem or mount), or the -errno of the open that failed (-EACCES,
+ * -EMFILE, ...).
  */
 int walk_open_dir(const walk_root *root, const char *reldir, size_t len, ino_t *ret_ino);
 
@@ -71,8 +72,9 @@ typedef struct walk_params {
 /**
  * walk_tree() - call @p->fn for every regular file under @root down to
  * @p->max_depth that is on the root's filesystem and mount, has one link and
- * no sticky bit. Symlinks, sockets, FIFOs and devices are never stat()ed or
- * opened; "lost+found" and directories on another dev or mount id are not
+ * no sticky bit. Symlinks, sockets, FIFOs and devices are never opened, nor
+ * stat()ed where readdir() gives the type (a filesystem that says DT_UNKNOWN
+ * gets a statx() of every entry); "lost+found" and directories on another dev or mount id are not
  * entered. A directory that vanishes, cannot be read, or is no longer the
  * inode seen from its parent when its turn comes is skipped.
  *
