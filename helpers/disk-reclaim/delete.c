@@ -72,8 +72,9 @@ static bool openat2_usable(void) {
 static int open_how_flags(int dfd, const char *name, int flags) {
         if (!openat2_usable())
                 return openat(dfd, name, flags);
-        /* Nor may the open step onto a mount (a file bind-mounted over the
-         * name) or trigger an automount: RESOLVE_NO_XDEV, EXDEV. */
+        /* Beyond O_NOFOLLOW: the open may not step onto a mount (a file
+         * bind-mounted over the name) or trigger an automount either
+         * (RESOLVE_NO_XDEV: EXDEV). */
         struct open_how how = {
                 .flags = (uint64_t) flags,
                 .resolve = RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
@@ -351,9 +352,9 @@ static void account(reclaim_result *res, const reclaim_file *f) {
 /* Execution order: by source, then by directory (one parent open per run of
  * a directory's files), then by inode. The directory is known by the inode
  * it had when walked: equal for all files read from it; a directory renamed
- * during the walk and seen under two names only cuts its files into more
- * runs (cut_runs() compares the paths). The set is the plan's; only the
- * order differs. */
+ * during the walk and seen under two names only costs more parent opens (a
+ * worker opens each file's parent by that file's own path). The set is the
+ * plan's; only the order differs. */
 static int cmp_order(const void *a, const void *b) {
         const order_entry *x = a, *y = b;
 
