@@ -226,6 +226,7 @@ typedef struct order_entry {
 typedef struct dirref {
         const char *path;
         size_t len;
+        ino_t ino;      /* the directory walked, when known (a removed file's parent); 0: an ancestor */
 } dirref;
 
 /* Longest first (a child before its parent), then by content for uniq. */
@@ -242,13 +243,17 @@ static size_t dirrefs_uniq(dirref *d, size_t n) {
         if (n == 0)
                 return 0;
         qsort(d, n, sizeof(dirref), cmp_dirref);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 if (m == 0 || cmp_dirref(&d[m - 1], &d[i]) != 0)
                         d[m++] = d[i];
+                else if (d[m - 1].ino == 0)
+                        d[m - 1].ino = d[i].ino;
+        }
         return m;
 }
 
-/* Remove @d if it is (now) empty; it must be a directory on the root's mount. */
+/* Remove @d if it is (now) empty; it must be a directory on the root's mount
+ * and, where known, the one walked (not an empty one made since at its path). */
 static bool rmdir_one(const walk_root *root, const dirref *d) {
         _cleanup_close_ int pfd = -EBADF;
         size_t parent_len = d->len;
@@ -266,9 +271,10 @@ static bool rmdir_one(const walk_root *root, const dirref *d) {
         pfd = walk_open_dir(root, d->path, parent_len ? parent_len - 1 : 0, NULL);
         if (pfd < 0)
                 return false;
-        if (statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_MNT_ID, &stx) < 0 ||
+        if (statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_INO | STATX_MNT_ID,
+                  &stx) < 0 ||
             !S_ISDIR(stx.stx_mode) || makedev(stx.stx_dev_major, stx.stx_dev_minor) != root->dev ||
-            ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != root->mnt_id))
+            ((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != root->mnt_id) || (d->ino && stx.stx_ino != d->ino))
                 return false;
         /* Fails with ENOTEMPTY unless the run left it empty. */
         return unlinkat(pfd, name, AT_REMOVEDIR) == 0;
@@ -305,7 +311,7 @@ static int remove_emptied_dirs(const reclaim_plan *p, const order_entry *order, 
                 if (last && last->dir_ino == o->dir_ino && last->dir_len == o->dir_len)
                         continue;
                 last = o;
-                if (dirrefs_push(&d, &n, &cap, (dirref) { p->files[o->index].relpath, o->dir_len }) < 0)
+                if (dirrefs_push(&d, &n, &cap, (dirref) { p->files[o->index].relpath, o->dir_len, o->dir_ino }) < 0)
                         return -ENOMEM;
         }
         n = dirrefs_uniq(d, n);
