@@ -146,8 +146,9 @@ static json_t *plan_summary(const reclaim_plan *p, const char *path, uint64_t jo
         for (size_t i = 0; i < p->n_sources; i++)
                 if (json_array_append_new(
                             srcs,
-                            json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "name", p->sources[i].name,
+                            json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I}", "name", p->sources[i].name,
                                       "root", p->sources[i].root, "walked", p->sources[i].walked,
+                                      "unreadable_dirs", (json_int_t)p->sources[i].unreadable_dirs,
                                       "eligible_files", (json_int_t)p->sources[i].eligible_files,
                                       "eligible_bytes", (json_int_t)p->sources[i].eligible_bytes,
                                       "planned_files", (json_int_t)p->sources[i].planned_files,

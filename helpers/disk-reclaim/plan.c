@@ -418,7 +418,10 @@ static int plan_source(reclaim_plan *p, const reclaim_source *src, uint32_t inde
                 .userdata = userdata,
                 .ping = opts ? &opts->ping : NULL,
         };
-        r = walk_tree(root, &wp, &ps->scanned);
+        walk_stats ws = {};
+        r = walk_tree(root, &wp, &ws);
+        ps->scanned = ws.scanned;
+        ps->unreadable_dirs = ws.unreadable;
         /* The last batches, or, after a failure, their names freed. */
         for (unsigned i = 0; i < workers; i++) {
                 int k = r >= 0 ? gatherer_flush(&g[i]) : 0;
@@ -537,8 +540,9 @@ static json_t *json_u64_or_null(uint64_t v) {
 }
 
 static json_t *source_to_json(const reclaim_plan_source *s) {
-        return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "name", s->name, "root", s->root,
-                         "walked", s->walked, "scanned", (json_int_t) s->scanned, "eligible_files",
+        return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", s->name, "root", s->root,
+                         "walked", s->walked, "scanned", (json_int_t) s->scanned, "unreadable_dirs",
+                         (json_int_t) s->unreadable_dirs, "eligible_files",
                          (json_int_t) s->eligible_files, "eligible_bytes",
                          (json_int_t) s->eligible_bytes, "planned_files",
                          (json_int_t) s->planned_files, "planned_bytes",

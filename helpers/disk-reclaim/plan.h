@@ -77,6 +77,7 @@ typedef struct reclaim_plan_source {
         uint64_t mnt_id;
         bool walked;            /* false when earlier sources already covered the target */
         uint64_t scanned;       /* entries looked at */
+        uint64_t unreadable_dirs; /* directories that could not be opened or read (EACCES, EIO...) */
         uint64_t eligible_files, eligible_bytes; /* everything the rule allows */
         uint64_t planned_files, planned_bytes;   /* what the plan takes */
         uint64_t peak_kept;     /* most candidates held at once while walking (memory bound) */
@@ -208,7 +209,7 @@ int reclaim_plan_execute(reclaim_plan *p, const reclaim_run_opts *opts, reclaim_
  * @ret: new reference, owned by the caller.
  *
  * {"need_bytes", "max_bytes", "max_files", "planned_bytes", "reached",
- *  "capped", "sources": [{"name", "root", "walked", "scanned",
+ *  "capped", "sources": [{"name", "root", "walked", "scanned", "unreadable_dirs",
  *  "eligible_files", "eligible_bytes", "planned_files", "planned_bytes"}],
  *  "files": [{"source", "path" (absolute), "size", "age_s", "outcome"}]}.
  * UINT64_MAX values are written as null.

@@ -255,6 +255,7 @@ typedef struct walk_job {
         unsigned busy;          /* workers reading a directory, which may add tasks */
         _Atomic bool failed;
         _Atomic uint64_t scanned;
+        _Atomic uint64_t unreadable;
 } walk_job;
 
 /* Per worker: the path buffer and the directories found in the current one. */
@@ -264,6 +265,7 @@ typedef struct walker {
         dir_task *found;
         size_t n_found, cap_found;
         uint64_t scanned;
+        uint64_t unreadable;    /* directories that could not be opened or read (not races) */
 } walker;
 
 /* Make room for @need bytes (NUL included) in the path buffer. */
@@ -331,9 +333,16 @@ static int found_dir(const walk_root *root, walker *w, const struct statx *stx, 
         return r;
 }
 
+/* A directory that could not be opened for a reason other than a race with
+ * its removal or replacement: permissions, I/O errors. */
+static bool unreadable_errno(int err) {
+        return err != ENOENT && err != ENOTDIR && err != ELOOP && err != EXDEV;
+}
+
 /* Open @t for reading; 0 (and *@ret_fd < 0) when it is to be skipped: gone,
- * or no longer the directory that was seen. */
-static int open_task(const walk_root *root, const dir_task *t, int *ret_fd) {
+ * no longer the directory that was seen, or unreadable (w->unreadable counts
+ * those). */
+static int open_task(const walk_root *root, const dir_task *t, walker *w, int *ret_fd) {
         _cleanup_close_ int pfd = -EBADF;
         ino_t ino;
         int r;
@@ -357,11 +366,19 @@ static int open_task(const walk_root *root, const dir_task *t, int *ret_fd) {
         pfd = walk_open_dir(root, t->relpath, t->len, &ino);
         if (pfd == -ENOMEM || pfd == -EMFILE || pfd == -ENFILE)
                 return pfd;
-        if (pfd < 0 || ino != t->ino)
+        if (pfd < 0) {
+                w->unreadable += unreadable_errno(-pfd);
+                return 0;
+        }
+        if (ino != t->ino)
                 return 0;
         int fd = openat(pfd, ".", OPEN_READ_FLAGS);
-        if (fd < 0)
-                return errno == ENOMEM || errno == EMFILE || errno == ENFILE ? -errno : 0;
+        if (fd < 0) {
+                if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
+                        return -errno;
+                w->unreadable += unreadable_errno(errno);
+                return 0;
+        }
         *ret_fd = fd;
         return 0;
 }
@@ -383,7 +400,7 @@ static int walk_dir(walk_job *j, par_worker *pw, walker *w, const dir_task *t) {
         struct dirent *de;
         int fd, r;
 
-        r = open_task(root, t, &fd);
+        r = open_task(root, t, w, &fd);
         if (r < 0 || fd < 0)
                 return r;
         DIR *d = fdopendir(fd);
@@ -398,8 +415,9 @@ static int walk_dir(walk_job *j, par_worker *pw, walker *w, const dir_task *t) {
                 memcpy(w->path, t->relpath, t->len);
                 w->path[t->len] = '\0';
         }
-        /* readdir() returning NULL is the end, or the directory vanished under us: done either way. */
-        while (r >= 0 && (de = readdir(d))) {
+        /* readdir() returning NULL is the end, the directory vanished under us
+         * (ENOENT: done either way), or it could not be read to the end. */
+        while (r >= 0 && (errno = 0, de = readdir(d))) {
                 struct statx stx;
                 size_t len;
 
@@ -448,6 +466,12 @@ static int walk_dir(walk_job *j, par_worker *pw, walker *w, const dir_task *t) {
                         .depth = t->depth,
                 };
                 r = p->fn(&e, userdata);
+        }
+        if (r >= 0 && !de && errno != 0) {
+                if (errno == ENOMEM)
+                        r = -ENOMEM;
+                else
+                        w->unreadable += errno != ENOENT;
         }
         closedir(d);
         atomic_store_explicit(&pw->progress, w->scanned, memory_order_relaxed);
@@ -510,12 +534,13 @@ static int walk_worker(par_worker *pw) {
         if (r == -ECANCELED && job_stopping(j, pw))
                 r = 0;
         atomic_fetch_add(&j->scanned, w.scanned);
+        atomic_fetch_add(&j->unreadable, w.unreadable);
         free(w.found);
         free(w.path);
         return r;
 }
 
-int walk_tree(const walk_root *root, const walk_params *params, uint64_t *ret_scanned) {
+int walk_tree(const walk_root *root, const walk_params *params, walk_stats *ret_stats) {
         walk_job j = { .root = root, .params = params };
         int r;
 
@@ -541,7 +566,7 @@ int walk_tree(const walk_root *root, const walk_params *params, uint64_t *ret_sc
         pthread_mutex_destroy(&j.lock);
         if (r < 0)
                 return r;
-        if (ret_scanned)
-                *ret_scanned = atomic_load(&j.scanned);
+        if (ret_stats)
+                *ret_stats = (walk_stats) { .scanned = atomic_load(&j.scanned), .unreadable = atomic_load(&j.unreadable) };
         return 0;
 }

@@ -86,9 +86,16 @@ typedef struct walk_params {
  *
  * Return: 0, the first negative return of @p->fn or @p->ping (stops the
  * walk), or -errno (-ENOMEM, -EMFILE, -ESTALE when the root is no longer the
- * pinned inode). *@ret_scanned counts entries looked at (may be NULL).
+ * pinned inode). @ret_stats (may be NULL) gets the entries looked at and the
+ * directories skipped as unreadable (permission or I/O errors; not those that
+ * vanished or changed under the walk).
  */
-int walk_tree(const walk_root *root, const walk_params *p, uint64_t *ret_scanned);
+typedef struct walk_stats {
+        uint64_t scanned;
+        uint64_t unreadable;
+} walk_stats;
+
+int walk_tree(const walk_root *root, const walk_params *p, walk_stats *ret_stats);
 
 /* Mount id of an open fd: statx(STATX_MNT_ID), else name_to_handle_at(). */
 int walk_fd_mount_id(int fd, uint64_t *ret);

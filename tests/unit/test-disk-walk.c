@@ -4,11 +4,13 @@
  * depth capped, mounts never crossed, races with a symlink swap lost by the
  * attacker, emptied directories (never the root) removed. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -434,6 +436,50 @@ static void test_swapped_for_special(void) {
         test_rm_rf(base);
 }
 
+/* Without any capability (a root test would read through mode 000 otherwise). */
+static void drop_all_caps(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        ASSERT_OK((int) syscall(SYS_capset, &h, d));
+}
+
+/* A directory the walk cannot open (permissions here, an I/O error alike) is
+ * skipped and counted in the plan and its audit summary, not passed over in
+ * silence; the rest of the source is planned. */
+static void test_unreadable_dir(void) {
+        _cleanup_free_ char *root = test_tmpdir();
+        _cleanup_free_ char *locked = fx_path(root, "locked");
+        int status;
+
+        fx_file(root, "ok/f", 10, 9 * DAY_S);
+        fx_file(root, "locked/g", 10, 9 * DAY_S);
+        ASSERT_OK(chmod(locked, 0));
+
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                reclaim_source s = src_all(root);
+                reclaim_plan *p = NULL;
+                drop_all_caps();
+                int r = reclaim_plan_build(&s, 1, UINT64_MAX, UINT64_MAX, UINT64_MAX, fx_now_usec(), &p, NULL);
+                bool ok = r == 0 && p->n_files == 1 && strcmp(p->files[0].relpath, "ok/f") == 0 &&
+                          p->sources[0].unreadable_dirs == 1;
+                if (!ok)
+                        fprintf(stderr, "unreadable: r=%d files=%zu unreadable=%llu\n", r, p ? p->n_files : 0,
+                                p ? (unsigned long long) p->sources[0].unreadable_dirs : 0ULL);
+                _exit(ok ? 0 : 1);
+        }
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* Readable again: nothing is counted. */
+        ASSERT_OK(chmod(locked, 0755));
+        _cleanup_reclaim_plan_ reclaim_plan *q = plan_all(root, 0);
+        ASSERT_EQ(q->n_files, 2);
+        ASSERT_EQ(q->sources[0].unreadable_dirs, 0);
+        test_rm_rf(root);
+}
+
 static int stop_ping(void *ud) {
         int *n = ud;
         ++*n;
@@ -662,6 +708,7 @@ int main(void) {
         test_empty_dirs();
         test_changed_since_plan();
         test_swapped_for_special();
+        test_unreadable_dir();
         test_ping();
         test_symlink_swap_race();
         test_bind_mount();
