@@ -16,6 +16,7 @@
 
 #include "heal/cleanup.h"
 #include "plan.h"
+#include "parallel-sort.h"
 #include "parallel.h"
 #include "walk.h"
 
@@ -404,12 +405,6 @@ static int exec_worker(par_worker *w) {
                         reclaim_file *f = &j->p->files[j->order[k].index];
                         if (atomic_load_explicit(w->stop, memory_order_relaxed))
                                 break;
-                        /* Execution order is not plan order: fetch the next files' records and
-                         * names ahead, not on the way into their system calls. */
-                        if (k + 2 < j->runs[run + 1])
-                                __builtin_prefetch(&j->p->files[j->order[k + 2].index]);
-                        if (k + 1 < j->runs[run + 1])
-                                __builtin_prefetch(j->p->files[j->order[k + 1].index].relpath);
                         size_t len = j->order[k].dir_len;
                         if (!parent_is(&dir, f->relpath, len)) {
                                 held_flush(&h);

@@ -46,17 +46,5 @@ typedef struct par_ping {
  */
 int par_run(unsigned workers, par_fn fn, void *userdata, const par_ping *ping);
 
-/**
- * par_sort() - qsort() on @workers threads: chunks sorted side by side, then
- * merged. For a @cmp that orders every pair of distinct elements the result
- * is qsort()'s.
- * @base: a malloc()ed array; the merge writes a new one of @n elements and
- *   frees the old one, so *@base may change (no copy back).
- *
- * Return: 0, or -ENOMEM (no buffer for the merge; *@base is then sorted in
- * place by qsort() on this thread, as a fallback).
- */
-int par_sort(void **base, size_t n, size_t size, int (*cmp)(const void *, const void *), unsigned workers);
-
 /* Default worker count: the CPUs this process may run on, capped at 4. */
 unsigned par_default_workers(void);

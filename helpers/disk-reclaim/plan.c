@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 
 #include "heal/cleanup.h"
+#include "parallel-sort.h"
 #include "parallel.h"
 #include "plan.h"
 #include "walk.h"

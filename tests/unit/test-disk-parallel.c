@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "heal/cleanup.h"
+#include "parallel-sort.h"
 #include "parallel.h"
 #include "test-util.h"
 
